@@ -1,0 +1,730 @@
+/*
+ * microroute: an embeddable HTTP/1.1 server library with a stable C ABI.
+ *
+ * GENERATED FILE: do not edit. build.rs writes it with cbindgen from src/ffi/.
+ * SPDX-License-Identifier: MIT OR Apache-2.0
+ */
+
+#ifndef MICROROUTE_H
+#define MICROROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// Success.
+#define MR_OK 0
+
+// Bad argument: NULL, invalid header name/value (CR, LF, NUL), bad status code, invalid JSON.
+#define MR_EINVAL -1
+
+// Not valid now: header change after headers were sent, body after a redirect or abort, configuration after `server_start`.
+#define MR_ESTATE -2
+
+// The peer did not take (or send) the data within the timeout.
+#define MR_ETIMEDOUT -3
+
+// The connection is closed (the peer went away, or `resp_close` was called).
+#define MR_ECLOSED -4
+
+// Another I/O error (detail in `mr_last_error`).
+#define MR_EIO -5
+
+// A file, template or route name does not exist.
+#define MR_ENOTFOUND -6
+
+// A path escapes its root, or is not a regular file.
+#define MR_EFORBIDDEN -7
+
+// A configured limit was exceeded.
+#define MR_ETOOLARGE -8
+
+// Cannot bind or listen on the address.
+#define MR_EADDR -9
+
+// The feature is not compiled into this build.
+#define MR_EUNSUPPORTED -10
+
+// An internal fault was caught at the boundary (a bug: please report it).
+#define MR_EINTERNAL -11
+
+// Major version of the library this header belongs to.
+#define MR_VERSION_MAJOR 0
+
+// Minor version of the library this header belongs to.
+#define MR_VERSION_MINOR 1
+
+// Patch version of the library this header belongs to.
+#define MR_VERSION_PATCH 0
+
+// Cookie flag: `Secure` (sent over HTTPS only).
+#define MR_COOKIE_SECURE 1
+
+// Cookie flag: `HttpOnly` (hidden from scripts).
+#define MR_COOKIE_HTTPONLY 2
+
+// Cookie flag: `SameSite=Lax`.
+#define MR_COOKIE_SAMESITE_LAX 4
+
+// Cookie flag: `SameSite=Strict`.
+#define MR_COOKIE_SAMESITE_STRICT 8
+
+// Cookie flag: `SameSite=None` (requires MR_COOKIE_SECURE).
+#define MR_COOKIE_SAMESITE_NONE 16
+
+// Log level of lines about server faults (accept failed, a bug caught).
+#define MR_LOG_ERROR 1
+
+// Log level of lines about client errors (bad request, timeout).
+#define MR_LOG_WARN 2
+
+// Log level of the access line written for every request.
+#define MR_LOG_INFO 3
+
+// The request being handled. Valid until the handler returns.
+typedef struct mr_req mr_req;
+
+// The response being built. Valid until the handler returns.
+typedef struct mr_resp mr_resp;
+
+// An HTTP server. Create with `server_new`, free with `server_free`.
+typedef struct mr_server mr_server;
+
+// A request handler.
+//
+// Called on a worker thread with the request, the response to fill in and
+// the `userdata` given at registration. Return 0 on success; a non-zero
+// return with nothing sent yet gives a 500. `req` and `resp` are valid
+// until the handler returns.
+typedef int (*mr_handler)(mr_req *req, mr_resp *resp, void *userdata);
+
+// A log callback: receives one NUL-terminated line per call, at level
+// MR_LOG_ERROR, MR_LOG_WARN or MR_LOG_INFO. `line` is valid during the call.
+// Called from worker threads, possibly several at once.
+typedef void (*mr_log_fn)(void *userdata, int level, const char *line);
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+// The library version as a string, e.g. "0.1.0".
+//
+// Compare with MR_VERSION_MAJOR/MINOR/PATCH to detect a header/library
+// mismatch at run time.
+//
+// Returns: a static NUL-terminated string, never NULL.
+// Ownership: the string belongs to the library; do not free it.
+// Thread: any thread.
+const char *mr_version(void);
+
+// The fixed English text of an `MR_*` code.
+//
+// Returns: a static NUL-terminated string, never NULL ("unknown error
+// code" for values that are not codes).
+// Ownership: the string belongs to the library; do not free it.
+// Thread: any thread.
+const char *mr_strerror(int code);
+
+// Detail about the last call that failed on this thread (which argument,
+// which limit, the OS error...).
+//
+// Successful calls do not clear it.
+//
+// Returns: a NUL-terminated string, "" if nothing failed yet; never NULL.
+// Ownership: owned by the library; valid until the next failing call on
+// this thread. Copy it to keep it.
+// Thread: thread-local: each thread sees its own last error.
+const char *mr_last_error(void);
+
+// The request method, e.g. "GET" (case-sensitive, as received).
+//
+// Returns: the method, or NULL if `req` is NULL.
+// Ownership: borrowed; valid until the handler returns.
+// Thread: the thread running the handler.
+const char *req_method(const mr_req *req);
+
+// The request path as received (still percent-encoded), without the query:
+// "/a%20b" for "GET /a%20b?x=1". For an absolute-form request
+// ("GET http://host/p") it is the path part ("/p").
+//
+// Returns: the path, or NULL if `req` is NULL.
+// Ownership: borrowed; valid until the handler returns.
+// Thread: the thread running the handler.
+const char *req_path(const mr_req *req);
+
+// The raw query string without the '?' ("" when there is none).
+//
+// Returns: the query, or NULL if `req` is NULL.
+// Ownership: borrowed; valid until the handler returns.
+// Thread: the thread running the handler.
+const char *req_query(const mr_req *req);
+
+// The first value of a query parameter, percent-decoded with '+' as a
+// space ("?q=a+b%21" gives "a b!"). A parameter without '=' has the value "".
+// Names are compared after decoding, case-sensitively.
+//
+// Returns: the value; NULL if there is no such parameter or an argument is
+// NULL. A decoded "%00" ends the C string early.
+// Ownership: borrowed; valid until the handler returns.
+// Thread: the thread running the handler.
+const char *req_query_param(mr_req *req, const char *name);
+
+// A route capture: for the pattern "/users/{id}" and the path
+// "/users/a%20b", req_param(req, "id") is "a b" (percent-decoded; '+' stays
+// '+'). A `{rest...}` capture holds the rest of the path, slashes included.
+//
+// Returns: the value, or NULL if the route has no such parameter or an
+// argument is NULL.
+// Ownership: borrowed; valid until the handler returns.
+// Thread: the thread running the handler.
+const char *req_param(const mr_req *req, const char *name);
+
+// The first value of a request header; the name is case-insensitive.
+// Use req_header_at to see repeated headers.
+//
+// Returns: the value (without surrounding whitespace), or NULL if the
+// header is absent or an argument is NULL.
+// Ownership: borrowed; valid until the handler returns.
+// Thread: the thread running the handler.
+const char *req_header(const mr_req *req, const char *name);
+
+// The number of header fields in the request (repeated ones counted).
+//
+// Returns: the count; 0 if `req` is NULL.
+// Ownership: none.
+// Thread: the thread running the handler.
+size_t req_header_count(const mr_req *req);
+
+// The header field at `index` (0-based, in the order received). Either
+// output pointer may be NULL if not wanted; outputs are written only on
+// success.
+//
+// Returns: MR_OK; MR_EINVAL if `req` is NULL or `index` is not below
+// req_header_count.
+// Ownership: `*name` and `*value` are borrowed; valid until the handler
+// returns.
+// Thread: the thread running the handler.
+int req_header_at(const mr_req *req, size_t index, const char **name, const char **value);
+
+// A cookie sent by the client (from all Cookie headers), as sent: cookies
+// are not percent-decoded (RFC 6265); surrounding double quotes are removed.
+//
+// Returns: the value, or NULL if there is no such cookie or an argument is
+// NULL.
+// Ownership: borrowed; valid until the handler returns.
+// Thread: the thread running the handler.
+const char *req_cookie(mr_req *req, const char *name);
+
+// The whole request body, read now if it was not yet (Content-Length or
+// chunked). For a client that sent `Expect: 100-continue`, this is when
+// `100 Continue` is sent. The body is followed by a NUL byte that `*len`
+// does not count, so a text body can be used as a C string.
+//
+// A body larger than max_body_bytes is not read: the call fails and the
+// library answers 413 instead of the handler's response. A body whose
+// framing is broken (bad chunk, premature end) fails the same way with 400
+// (408 if the client stalls); the connection is then closed.
+//
+// Returns: a pointer to the body (never NULL on success, even when empty)
+// and its length in `*len` (`len` may be NULL); NULL on failure, with the
+// reason in mr_last_error: too large, broken framing, timeout, or `req`
+// NULL.
+// Ownership: borrowed; valid until the handler returns.
+// Thread: the thread running the handler. It blocks while the body
+// arrives (at most the body timeout between two reads).
+const uint8_t *req_body(mr_req *req, size_t *len);
+
+// A field of an `application/x-www-form-urlencoded` body, percent-decoded
+// with '+' as a space; the first value if repeated. Reads the body like
+// req_body if needed.
+//
+// Returns: the value; NULL if the body is not a urlencoded form, has no
+// such field, could not be read (see req_body), or an argument is NULL.
+// Ownership: borrowed; valid until the handler returns.
+// Thread: the thread running the handler.
+const char *req_form_value(mr_req *req, const char *name);
+
+// The client's address as "ip:port" ("127.0.0.1:50312", "[::1]:50312").
+//
+// Returns: the address, or NULL if `req` is NULL.
+// Ownership: borrowed; valid until the handler returns.
+// Thread: the thread running the handler.
+const char *req_remote_addr(const mr_req *req);
+
+// The request's host: the authority of an absolute-form target
+// ("GET http://x/y" gives "x"), else the Host header, as sent
+// ("example.com:8080").
+//
+// Returns: the host; NULL if the request has none (HTTP/1.0 without Host)
+// or `req` is NULL.
+// Ownership: borrowed; valid until the handler returns.
+// Thread: the thread running the handler.
+const char *req_host(const mr_req *req);
+
+// The request's HTTP version: 10 for HTTP/1.0, 11 for HTTP/1.1 (later 1.x
+// minor versions are treated as 1.1).
+//
+// Returns: 10 or 11; MR_EINVAL if `req` is NULL.
+// Ownership: none.
+// Thread: the thread running the handler.
+int req_http_version(const mr_req *req);
+
+// Sets the status code sent with the response (default 200).
+//
+// Returns: MR_OK; MR_EINVAL if `resp` is NULL or `code` is outside
+// 100..=999; MR_ESTATE if the head was already sent.
+// Ownership: borrows `resp`, valid until the handler returns.
+// Thread: the thread running the handler.
+int resp_set_status(mr_resp *resp, int code);
+
+// The status code set so far (200 unless changed).
+//
+// Returns: the code; MR_EINVAL if `resp` is NULL.
+// Ownership: none.
+// Thread: the thread running the handler.
+int resp_status(const mr_resp *resp);
+
+// Sets a response header, replacing every earlier value of that name.
+//
+// Names must be tokens; values may not contain CR, LF, NUL or other
+// control characters (except tab) or start/end with whitespace: such
+// calls fail and nothing is emitted. The library owns framing:
+// `Transfer-Encoding` is refused, `Connection` accepts only "close" or
+// "keep-alive", and `Content-Length` (a decimal number) is only used for a
+// body sent with resp_send (buffered bodies get their real length).
+//
+// Returns: MR_OK; MR_EINVAL for a NULL or invalid argument; MR_ESTATE if
+// the head was already sent.
+// Ownership: `name` and `value` are copied.
+// Thread: the thread running the handler.
+int resp_set_header(mr_resp *resp, const char *name, const char *value);
+
+// Adds a response header, keeping earlier values of that name (for headers
+// that may repeat, such as `Link` or `Vary`). Validated as resp_set_header.
+//
+// Returns: MR_OK; MR_EINVAL for a NULL or invalid argument; MR_ESTATE if
+// the head was already sent.
+// Ownership: `name` and `value` are copied.
+// Thread: the thread running the handler.
+int resp_add_header(mr_resp *resp, const char *name, const char *value);
+
+// Removes every response header of that name (case-insensitive). Removing
+// a header that is not there is not an error.
+//
+// Returns: MR_OK; MR_EINVAL for a NULL argument; MR_ESTATE if the head was
+// already sent.
+// Ownership: none.
+// Thread: the thread running the handler.
+int resp_remove_header(mr_resp *resp, const char *name);
+
+// The first value of a header set on the response so far (case-insensitive
+// name), including `Content-Type` and `Set-Cookie` set by other calls.
+//
+// Returns: the value, or NULL if not set or an argument is NULL.
+// Ownership: borrowed; valid until the response's headers change or the
+// handler returns.
+// Thread: the thread running the handler.
+const char *resp_header(const mr_resp *resp, const char *name);
+
+// Sets the Content-Type (the seed's mime_Type). Without it, a body sent
+// with resp_send or resp_send_header goes out as "text/html"; the
+// buffered-body setters set their own type (call this after them to
+// override).
+//
+// Returns: MR_OK; MR_EINVAL for a NULL, empty or invalid value; MR_ESTATE
+// if the head was already sent.
+// Ownership: `mime` is copied.
+// Thread: the thread running the handler.
+int resp_set_mime_type(mr_resp *resp, const char *mime);
+
+// Sets a cookie with safe defaults: `name=value; Path=/; HttpOnly;
+// SameSite=Lax`. A cookie of the same name set earlier on this response is
+// replaced.
+//
+// Returns: MR_OK; MR_EINVAL for a NULL argument, a name that is not a
+// token, or a value with characters cookies cannot carry (space, '"', ',',
+// ';', '\\', controls); MR_ESTATE if the head was already sent.
+// Ownership: `name` and `value` are copied.
+// Thread: the thread running the handler.
+int resp_set_cookie(mr_resp *resp, const char *name, const char *value);
+
+// Sets a cookie with every attribute.
+//
+// `max_age` < 0 makes a session cookie; otherwise `Max-Age=max_age`
+// seconds. `path` NULL means "/"; `domain` NULL means none. `flags` is a
+// combination of MR_COOKIE_SECURE, MR_COOKIE_HTTPONLY and at most one of
+// MR_COOKIE_SAMESITE_LAX / _STRICT / _NONE (which needs MR_COOKIE_SECURE).
+// A cookie of the same name set earlier on this response is replaced.
+//
+// Returns: MR_OK; MR_EINVAL for a NULL required argument, an invalid name,
+// value, path or domain, unknown flags, two SameSite flags, or SameSite=None
+// without Secure; MR_ESTATE if the head was already sent.
+// Ownership: all strings are copied.
+// Thread: the thread running the handler.
+int resp_set_cookie_ex(mr_resp *resp,
+                       const char *name,
+                       const char *value,
+                       int64_t max_age,
+                       const char *path,
+                       const char *domain,
+                       unsigned int flags);
+
+// Expires a cookie in the client (`name=; Max-Age=0; Expires=<1970>;
+// Path=/`). Use resp_set_cookie_ex with max_age 0 for another path.
+//
+// Returns: MR_OK; MR_EINVAL for a NULL or invalid name; MR_ESTATE if the
+// head was already sent.
+// Ownership: `name` is copied.
+// Thread: the thread running the handler.
+int resp_delete_cookie(mr_resp *resp, const char *name);
+
+// Sets a text body, `Content-Type: text/plain; charset=utf-8`, replacing
+// any earlier body.
+//
+// Returns: MR_OK; MR_EINVAL for a NULL or non-UTF-8 text; MR_ESTATE if the
+// head was already sent or the response is a redirect.
+// Ownership: `text` is copied.
+// Thread: the thread running the handler.
+int resp_set_text(mr_resp *resp, const char *text);
+
+// Sets an HTML body, `Content-Type: text/html; charset=utf-8`, replacing
+// any earlier body.
+//
+// Returns: MR_OK; MR_EINVAL for a NULL or non-UTF-8 text; MR_ESTATE if the
+// head was already sent or the response is a redirect.
+// Ownership: `html` is copied.
+// Thread: the thread running the handler.
+int resp_set_html(mr_resp *resp, const char *html);
+
+// Sets a binary body, `Content-Type: application/octet-stream`, replacing
+// any earlier body. `data` may be NULL when `len` is 0.
+//
+// Returns: MR_OK; MR_EINVAL if `resp` is NULL or `data` is NULL with a
+// non-zero `len`; MR_ESTATE if the head was already sent or the response
+// is a redirect.
+// Ownership: the `len` bytes at `data` are copied.
+// Thread: the thread running the handler.
+int resp_set_content(mr_resp *resp, const void *data, size_t len);
+
+// Sets a JSON body, `Content-Type: application/json`, replacing any earlier
+// body. The text is checked to be valid JSON and sent as given.
+//
+// Returns: MR_OK; MR_EINVAL for a NULL argument or invalid JSON (the parse
+// error in mr_last_error; nothing changed); MR_ESTATE if the head was
+// already sent or the response is a redirect.
+// Ownership: `json` is copied.
+// Thread: the thread running the handler.
+int resp_set_json(mr_resp *resp, const char *json);
+
+// Sends the status line and headers now (seed: send_header), with an
+// optional custom reason phrase and the first body bytes.
+//
+// The body that follows (this `content` and later resp_send calls) is
+// framed by the `Content-Length` header if the handler set one, otherwise
+// chunked on HTTP/1.1 and close-delimited on HTTP/1.0. No body goes out
+// for HEAD requests and 1xx/204/304 statuses. Without a Content-Type, the
+// body is sent as "text/html". The response ends when the handler returns.
+//
+// Returns: MR_OK; MR_EINVAL if `resp` is NULL, the reason has CR, LF or
+// controls, `content` is NULL with a non-zero `len`, or content passes a
+// set Content-Length; MR_ESTATE if the head was already sent or the
+// response is finished or a redirect; MR_ETIMEDOUT if the client took no
+// data for the write timeout; MR_ECLOSED if the connection is gone. After
+// MR_ETIMEDOUT or MR_ECLOSED the connection is closed.
+// Ownership: `reason` and `content` are copied or sent before returning.
+// Thread: the thread running the handler; blocks while the client is slow
+// (at most the write timeout without progress).
+int resp_send_header(mr_resp *resp, const char *reason, const void *content, size_t len);
+
+// Sends body bytes (seed: send), sending the head first if needed. Call it
+// repeatedly to stream. Framing as for resp_send_header. Small pieces are
+// buffered (up to 16 KiB) and written when the buffer fills, on
+// resp_flush, or when the handler returns; large ones go out at once.
+//
+// Returns: MR_OK; MR_EINVAL if `resp` is NULL, `data` is NULL with a
+// non-zero `len`, or the bytes pass a set Content-Length; MR_ESTATE if the
+// response is finished, aborted or a redirect; MR_ETIMEDOUT if the client
+// took no data for the write timeout; MR_ECLOSED if the connection is gone.
+// After MR_ETIMEDOUT or MR_ECLOSED the connection is closed.
+// Ownership: the bytes are copied or sent before returning.
+// Thread: the thread running the handler; may block as resp_send_header.
+int resp_send(mr_resp *resp, const void *data, size_t len);
+
+// resp_send of a NUL-terminated string (without the NUL).
+//
+// Returns: as resp_send; MR_EINVAL if `text` is NULL.
+// Ownership: the text is copied or sent before returning.
+// Thread: the thread running the handler; may block as resp_send.
+int resp_send_str(mr_resp *resp, const char *text);
+
+// Writes what resp_send has buffered to the client now. Does nothing before
+// the head is sent.
+//
+// Returns: MR_OK; MR_EINVAL if `resp` is NULL; MR_ETIMEDOUT or MR_ECLOSED
+// as resp_send.
+// Ownership: none.
+// Thread: the thread running the handler; may block as resp_send.
+int resp_flush(mr_resp *resp);
+
+// Makes the response a redirect to `location` (seed: redirect) with `code`
+// 301, 302, 303, 307 or 308 (0 means 302). The body is cleared and later
+// body calls fail with MR_ESTATE; headers and cookies may still be set.
+//
+// `location` is a path ("/login?next=%2F"), a relative reference, or an
+// absolute http:// or https:// URL. It must be ASCII without spaces or
+// controls (percent-encode the rest). Forms that browsers take for another
+// host without saying so ("//evil.example", backslashes) and other schemes
+// ("javascript:") are refused.
+//
+// Returns: MR_OK; MR_EINVAL for a NULL or refused location or another
+// code; MR_ESTATE if the head was already sent.
+// Ownership: `location` is copied.
+// Thread: the thread running the handler.
+int resp_redirect(mr_resp *resp, const char *location, int code);
+
+// Sends an error response and closes the connection (seed: abort).
+//
+// `code` 0 means 500. `content` NULL sends a default plain-text page
+// ("500 Internal Server Error"); otherwise `content` is the body (sent as
+// text/html unless a Content-Type was set). `reason` NULL uses the standard
+// reason phrase. Headers set earlier (e.g. WWW-Authenticate) are kept. If
+// the head was already sent, the connection is closed without finishing
+// the body, so the client sees the truncation. Later calls that send fail
+// with MR_ESTATE.
+//
+// Returns: MR_OK; MR_EINVAL if `resp` is NULL, `code` is outside
+// 100..=999, `content` is not UTF-8 or the reason has CR, LF or controls;
+// MR_ESTATE if the response was already finished; MR_ECLOSED if the
+// connection is gone; MR_ETIMEDOUT as resp_send.
+// Ownership: `content` and `reason` are copied or sent before returning.
+// Thread: the thread running the handler; may block as resp_send.
+int resp_abort(mr_resp *resp, int code, const char *content, const char *reason);
+
+// Closes the connection now (seed: close). What was already sent stays
+// sent; a buffered response is not sent. Later sends fail with MR_ECLOSED.
+//
+// Returns: MR_OK; MR_EINVAL if `resp` is NULL; MR_ECLOSED if it was
+// already closed.
+// Ownership: none.
+// Thread: the thread running the handler.
+int resp_close(mr_resp *resp);
+
+// The client socket's file descriptor (seed: client), for socket options
+// or inspection. Do not read, write or close it: the library still owns
+// the connection and will use it after the handler returns.
+//
+// Returns: the descriptor (>= 0); MR_EINVAL if `resp` is NULL; MR_ECLOSED
+// if the connection was closed; MR_EUNSUPPORTED if the connection has no
+// OS socket.
+// Ownership: the descriptor stays the library's.
+// Thread: the thread running the handler.
+int resp_client_fd(const mr_resp *resp);
+
+// Creates a server with the default settings.
+//
+// Defaults: workers = number of CPUs, max connections 512, max header bytes
+// 16384 with at most 64 header fields, max body 1 MiB, header timeout 10 s,
+// idle keep-alive timeout 5 s, write timeout 10 s, body timeout 10 s.
+//
+// Returns: a new server, or NULL if memory is exhausted.
+// Ownership: the caller owns the server; free it with server_free.
+// Thread: any thread.
+mr_server *server_new(void);
+
+// Adds an address to listen on, bound by server_start.
+//
+// `addr` is "ip:port" ("127.0.0.1:8080", "0.0.0.0:80"), "[ipv6]:port"
+// ("[::]:0", "[::1]:8080") or "localhost:port". Port 0 picks a free port
+// (see server_port). May be called several times for several listeners.
+// IPv6 listeners are IPv6-only, so "[::]:80" and "0.0.0.0:80" can coexist.
+//
+// Returns: MR_OK; MR_EINVAL if an argument is NULL or not an address;
+// MR_ESTATE if the server is running.
+// Ownership: `addr` is copied.
+// Thread: any thread, not concurrently with server_start.
+int server_listen(mr_server *srv, const char *addr);
+
+// Registers a handler for a method and a path pattern.
+//
+// `method` is a method name ("GET", "POST", or any token; case-sensitive),
+// or "*" / NULL for any method. `pattern` starts with '/' and is made of
+// literal segments, `{name}` (one segment) and `{name...}` (the rest of
+// the path, last only): "/users/{id}", "/files/{path...}". Literal beats
+// {param} beats {rest...} whatever the registration order. A path that
+// matches only routes of other methods is answered 405 with an `Allow`
+// header; a GET route also answers HEAD (without the body).
+//
+// Returns: MR_OK; MR_EINVAL for a NULL argument, a bad method or pattern,
+// or a route already registered for that method and pattern; MR_ESTATE if
+// the server is running.
+// Ownership: `method` and `pattern` are copied; `userdata` is passed to
+// every call of `handler` and stays the caller's.
+// Thread: any thread, not concurrently with server_start. The handler
+// itself runs on worker threads, possibly on several at once.
+int server_route(mr_server *srv,
+                 const char *method,
+                 const char *pattern,
+                 mr_handler handler,
+                 void *userdata);
+
+// Sets the handler for requests that match no route (instead of 404).
+//
+// A path that matches a route of another method still gets 405. Pass a
+// NULL handler to go back to the built-in 404.
+//
+// Returns: MR_OK; MR_EINVAL if `srv` is NULL; MR_ESTATE if running.
+// Ownership: `userdata` stays the caller's.
+// Thread: any thread, not concurrently with server_start.
+int server_set_fallback(mr_server *srv, mr_handler handler, void *userdata);
+
+// Sets the number of worker threads (0: one per CPU, the default).
+//
+// Handlers run inline on workers: a handler that blocks holds one worker
+// while the others keep serving.
+//
+// Returns: MR_OK; MR_EINVAL if `srv` is NULL or `n` > 1024; MR_ESTATE if
+// running.
+// Ownership: none.
+// Thread: any thread, not concurrently with server_start.
+int server_set_workers(mr_server *srv, unsigned int n);
+
+// Sets the most connections open at once (default 512).
+//
+// A connection over the limit is answered `503 Service Unavailable` with
+// `Retry-After: 1` and closed.
+//
+// Returns: MR_OK; MR_EINVAL if `srv` is NULL or `n` is 0; MR_ESTATE if
+// running.
+// Ownership: none.
+// Thread: any thread, not concurrently with server_start.
+int server_set_max_connections(mr_server *srv, unsigned int n);
+
+// Sets the request size limits.
+//
+// `max_header_bytes` bounds the request line plus header fields (default
+// 16384; a larger head gets 431, or 414 when the request line alone is
+// too long). `max_body_bytes` bounds what the library buffers for
+// req_body and req_form_value (default 1 MiB; a larger body gets 413).
+//
+// Returns: MR_OK; MR_EINVAL if `srv` is NULL or `max_header_bytes` is
+// below 256 or above 1 MiB; MR_ESTATE if running.
+// Ownership: none.
+// Thread: any thread, not concurrently with server_start.
+int server_set_limits(mr_server *srv, size_t max_header_bytes, size_t max_body_bytes);
+
+// Sets the most header fields a request may have (default 64; more get 431).
+//
+// Returns: MR_OK; MR_EINVAL if `srv` is NULL or `n` is not within
+// 1..=1024; MR_ESTATE if running.
+// Ownership: none.
+// Thread: any thread, not concurrently with server_start.
+int server_set_max_headers(mr_server *srv, unsigned int n);
+
+// Sets the timeouts, in milliseconds.
+//
+// `header_ms` (default 10000): total time for a request head, counted from
+// its first byte; trickling bytes does not extend it. Expiry gets 408 and
+// a close. `idle_ms` (default 5000): how long a kept-alive connection (or
+// a new one) may wait for the next request before it is closed.
+// `write_ms` (default 10000): how long the client may take no data while a
+// response is written; then sending fails with MR_ETIMEDOUT and the
+// connection closes.
+//
+// Returns: MR_OK; MR_EINVAL if `srv` is NULL or a value is 0; MR_ESTATE if
+// running.
+// Ownership: none.
+// Thread: any thread, not concurrently with server_start.
+int server_set_timeouts(mr_server *srv,
+                        unsigned int header_ms,
+                        unsigned int idle_ms,
+                        unsigned int write_ms);
+
+// Sets how long the client may send no request-body bytes while a handler
+// reads the body (default 10000 ms). Expiry answers 408 and closes.
+//
+// Returns: MR_OK; MR_EINVAL if `srv` is NULL or `body_ms` is 0;
+// MR_ESTATE if running.
+// Ownership: none.
+// Thread: any thread, not concurrently with server_start.
+int server_set_body_timeout(mr_server *srv, unsigned int body_ms);
+
+// Sets a callback for log lines, or turns logging off (NULL `log_fn`).
+//
+// One MR_LOG_INFO access line per request:
+// `127.0.0.1:50312 "GET /path?q HTTP/1.1" 200 5 0.042ms`
+// (remote address, request line, status, body bytes sent, duration), and
+// MR_LOG_WARN / MR_LOG_ERROR lines for bad requests, timeouts and server
+// faults. Logging costs nothing when no callback is set.
+//
+// Returns: MR_OK; MR_EINVAL if `srv` is NULL; MR_ESTATE if running.
+// Ownership: `userdata` stays the caller's; `line` is valid only during
+// the callback.
+// Thread: any thread, not concurrently with server_start. The callback
+// runs on worker threads, possibly on several at once.
+int server_set_log(mr_server *srv, mr_log_fn log_fn, void *userdata);
+
+// Binds every listener and starts serving; returns at once.
+//
+// Binding happens in the calling thread, so a busy or invalid address
+// fails here. Serving goes on in the worker threads until server_stop.
+// Configuration calls fail with MR_ESTATE while the server runs. A stopped
+// server may be started again.
+//
+// Returns: MR_OK; MR_EINVAL if `srv` is NULL; MR_EADDR if an address
+// cannot be bound (detail in mr_last_error); MR_ESTATE if already running
+// or no address was added with server_listen; MR_EIO if a thread could
+// not be started.
+// Ownership: none.
+// Thread: any thread except a handler of this server.
+int server_start(mr_server *srv);
+
+// The port a listener is bound to (the one the system chose for port 0).
+//
+// Listeners are numbered from 0 in server_listen order.
+//
+// Returns: the port (1..65535); MR_EINVAL if `srv` is NULL or there is no
+// such listener; MR_ESTATE if the server was never started.
+// Ownership: none.
+// Thread: any thread.
+int server_port(const mr_server *srv, size_t listener_index);
+
+// Starts the server if needed, then blocks until it is stopped (by
+// server_stop from a handler or another thread).
+//
+// Returns: MR_OK once stopped; MR_EINVAL if `srv` is NULL; the codes of
+// server_start; MR_ESTATE when called from a handler of this server.
+// Ownership: none.
+// Thread: any thread except a handler of this server.
+int server_run(mr_server *srv);
+
+// Stops the server gracefully.
+//
+// Listeners close at once (new connections are refused), idle connections
+// close, requests in progress may finish for up to `grace_ms`; then what
+// is left is closed. Handlers that are running are not interrupted: the
+// stop completes when they return. Stopping a server that is not running
+// does nothing.
+//
+// Called from a handler of this server it begins the stop and returns at
+// once (the current response is still sent). From any other thread it
+// returns when the server has stopped.
+//
+// Returns: MR_OK; MR_EINVAL if `srv` is NULL; MR_EIO if the stop thread
+// could not be started.
+// Ownership: none.
+// Thread: any thread, including a handler.
+int server_stop(mr_server *srv, unsigned int grace_ms);
+
+// Stops the server if it runs (no grace period) and frees it.
+//
+// Returns: nothing. NULL is a no-op.
+// Ownership: takes `srv`; it must not be used afterwards. Userdata given
+// to handlers and the log callback is not freed: it stays the caller's.
+// Thread: any thread, once no other thread uses `srv`. Do not call it from
+// one of the server's own handlers.
+void server_free(mr_server *srv);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* MICROROUTE_H */

@@ -1,0 +1,416 @@
+//! One request/response exchange, as a handler holds it.
+//!
+//! A handler runs inline on the worker thread of its connection (as in
+//! mongoose and esp_http_server: no thread hop per request). While it runs
+//! it owns the connection's buffers through an [`Exchange`]; reading the
+//! body or sending bytes blocks this worker (bounded by the body and write
+//! timeouts) and the other workers keep serving.
+//!
+//! A body whose framing breaks while it is read "poisons" the exchange: the
+//! library then answers 400 (or 413/408/431) with `Connection: close`,
+//! whatever the handler set, as the C contract describes.
+
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::http::chunked::ChunkedDecoder;
+use crate::http::io::{fill, read_until, shutdown, write_all2, ReadBuf, Stream};
+use crate::http::parse::Framing;
+use crate::request::Request;
+use crate::response::{Response, Sink};
+
+/// The connection's writer as a [`Sink`] for a handler running inline:
+/// flushes block this worker, at most the write timeout without progress.
+pub(crate) struct Wire<'a> {
+    pub(crate) io: &'a mut dyn Stream,
+    pub(crate) wbuf: &'a mut Vec<u8>,
+    pub(crate) write_timeout: Duration,
+    /// Set when a write failed or the handler closed the connection: the
+    /// connection cannot carry another response.
+    pub(crate) broken: bool,
+}
+
+impl Sink for Wire<'_> {
+    fn buf(&mut self) -> &mut Vec<u8> {
+        self.wbuf
+    }
+
+    fn flush(&mut self, threshold: usize) -> Result<()> {
+        if self.broken {
+            return Err(Error::Closed);
+        }
+        if self.wbuf.is_empty() || self.wbuf.len() < threshold {
+            return Ok(());
+        }
+        self.write_through(&[])
+    }
+
+    fn write_through(&mut self, data: &[u8]) -> Result<()> {
+        if self.broken {
+            return Err(Error::Closed);
+        }
+        let r = smol::block_on(write_all2(self.io, self.wbuf, data, self.write_timeout));
+        self.wbuf.clear();
+        r.map_err(|e| {
+            self.broken = true;
+            Error::from_io(e)
+        })
+    }
+
+    fn shutdown(&mut self) {
+        if !self.broken {
+            smol::block_on(shutdown(self.io));
+        }
+        self.broken = true;
+    }
+}
+
+/// How far the request body has been read.
+#[derive(Debug)]
+pub(crate) struct BodyState {
+    framing: Framing,
+    /// Content-Length bytes not read yet.
+    remaining: u64,
+    decoder: ChunkedDecoder,
+    done: bool,
+    failed: bool,
+    /// `Expect: 100-continue` still owed a `100 Continue`.
+    pub(crate) continue_owed: bool,
+    received: u64,
+    /// While the library buffers the body: the most it may hold, checked
+    /// against each chunk size as soon as it is read.
+    limit: Option<u64>,
+}
+
+impl Default for BodyState {
+    fn default() -> Self {
+        BodyState {
+            framing: Framing::None,
+            remaining: 0,
+            decoder: ChunkedDecoder::new(),
+            done: true,
+            failed: false,
+            continue_owed: false,
+            received: 0,
+            limit: None,
+        }
+    }
+}
+
+/// What is left of a request body after the handler.
+pub(crate) enum Leftover {
+    /// Fully read (or there was none).
+    None,
+    /// Unread: at most this many Content-Length bytes, or a chunked body.
+    Unread,
+    /// The framing broke or the read failed: the connection must close.
+    Broken,
+}
+
+impl BodyState {
+    pub(crate) fn reset(&mut self, framing: Framing, expect_continue: bool) {
+        self.framing = framing;
+        self.remaining = match framing {
+            Framing::Length(n) => n,
+            _ => 0,
+        };
+        self.decoder = ChunkedDecoder::new();
+        self.done = framing == Framing::None;
+        self.failed = false;
+        self.continue_owed = expect_continue && !self.done;
+        self.received = 0;
+        self.limit = None;
+    }
+
+    pub(crate) fn leftover(&self) -> Leftover {
+        if self.failed {
+            Leftover::Broken
+        } else if self.done {
+            Leftover::None
+        } else {
+            Leftover::Unread
+        }
+    }
+
+    /// Content-Length bytes not read yet (0 for chunked).
+    pub(crate) fn remaining_length(&self) -> Option<u64> {
+        match self.framing {
+            Framing::Length(_) => Some(self.remaining),
+            _ => None,
+        }
+    }
+
+    /// Reads and discards from what is already buffered, up to `budget`
+    /// data bytes. Returns `Some(true)` when the body ended,
+    /// `Some(false)` when more input is needed, `None` on a framing error
+    /// or when the budget ran out.
+    pub(crate) fn discard_buffered(&mut self, rb: &mut ReadBuf, budget: &mut u64) -> Option<bool> {
+        if self.done {
+            return Some(true);
+        }
+        match self.framing {
+            Framing::None => Some(true),
+            Framing::Length(_) => {
+                let n = (rb.len() as u64).min(self.remaining);
+                if self.remaining > *budget {
+                    return None;
+                }
+                rb.consume(n as usize);
+                self.remaining -= n;
+                *budget -= n;
+                self.done = self.remaining == 0;
+                Some(self.done)
+            }
+            Framing::Chunked => loop {
+                let d = self.decoder.decode(rb.data(), usize::MAX).ok()?;
+                let data = d.data.len() as u64;
+                rb.consume(d.consumed);
+                if data > *budget {
+                    return None;
+                }
+                *budget -= data;
+                if self.decoder.is_done() {
+                    self.done = true;
+                    return Some(true);
+                }
+                if d.consumed == 0 || rb.is_empty() {
+                    return Some(false);
+                }
+            },
+        }
+    }
+}
+
+fn too_large() -> Error {
+    Error::TooLarge("request body larger than max_body_bytes".into())
+}
+
+/// A request being handled: the request, the response being built, and
+/// the connection they share.
+pub struct Exchange<'a> {
+    pub(crate) req: &'a mut Request,
+    pub(crate) resp: &'a mut Response,
+    pub(crate) body: &'a mut BodyState,
+    pub(crate) rbuf: &'a mut ReadBuf,
+    pub(crate) wire: Wire<'a>,
+    pub(crate) cfg: &'a Config,
+    /// Set when the request body turned out broken or too large: the status
+    /// the library answers with instead of the handler's response.
+    pub(crate) poison: Option<u16>,
+}
+
+impl Exchange<'_> {
+    pub fn request(&self) -> &Request {
+        self.req
+    }
+
+    pub fn request_mut(&mut self) -> &mut Request {
+        self.req
+    }
+
+    pub fn response(&self) -> &Response {
+        self.resp
+    }
+
+    /// The response, for the calls that only change buffered state.
+    pub fn response_mut(&mut self) -> &mut Response {
+        self.resp
+    }
+
+    fn poisoned(&mut self, status: u16, err: Error) -> Error {
+        self.poison.get_or_insert(status);
+        self.body.failed = true;
+        err
+    }
+
+    /// Sends `100 Continue` if the client waits for it: only once, only when
+    /// a body is actually read, never to HTTP/1.0 (the parser never sets it
+    /// for 1.0), and not once a final response has started.
+    fn send_continue(&mut self) -> Result<()> {
+        if !self.body.continue_owed {
+            return Ok(());
+        }
+        self.body.continue_owed = false;
+        if self.resp.committed() || !self.rbuf.is_empty() {
+            return Ok(());
+        }
+        self.wire.wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        self.wire.flush(0)
+    }
+
+    fn body_deadline(&self) -> Instant {
+        Instant::now() + self.cfg.body_timeout
+    }
+
+    /// Reads more body bytes into `out`: `Ok(0)` at the end of the body.
+    pub fn read_body(&mut self, out: &mut [u8]) -> Result<usize> {
+        if self.body.failed {
+            return Err(Error::state("the request body is broken"));
+        }
+        if self.body.done || out.is_empty() {
+            return Ok(0);
+        }
+        if let Err(e) = self.send_continue() {
+            return Err(self.poisoned(400, e));
+        }
+        match self.body.framing {
+            Framing::None => Ok(0),
+            Framing::Length(_) => {
+                let want = out
+                    .len()
+                    .min(usize::try_from(self.body.remaining).unwrap_or(usize::MAX));
+                let n = if !self.rbuf.is_empty() {
+                    let n = want.min(self.rbuf.len());
+                    out[..n].copy_from_slice(&self.rbuf.data()[..n]);
+                    self.rbuf.consume(n);
+                    n
+                } else {
+                    let deadline = self.body_deadline();
+                    match smol::block_on(read_until(self.wire.io, &mut out[..want], deadline)) {
+                        Ok(0) => return Err(self.poisoned(400, Error::Closed)),
+                        Ok(n) => n,
+                        Err(e) => {
+                            let e = Error::from_io(e);
+                            let status = if matches!(e, Error::TimedOut) { 408 } else { 400 };
+                            return Err(self.poisoned(status, e));
+                        }
+                    }
+                };
+                self.body.remaining -= n as u64;
+                self.body.received += n as u64;
+                self.body.done = self.body.remaining == 0;
+                Ok(n)
+            }
+            Framing::Chunked => loop {
+                if !self.rbuf.is_empty() {
+                    match self.body.decoder.decode(self.rbuf.data(), out.len()) {
+                        Ok(d) => {
+                            if let (Some(limit), Some(pending)) = (self.body.limit, self.body.decoder.pending_chunk()) {
+                                let total = self.body.received + d.data.len() as u64;
+                                if total.saturating_add(pending) > limit {
+                                    self.rbuf.consume(d.consumed);
+                                    return Err(self.poisoned(413, too_large()));
+                                }
+                            }
+                            let n = d.data.len();
+                            out[..n].copy_from_slice(&self.rbuf.data()[d.data]);
+                            self.rbuf.consume(d.consumed);
+                            self.body.received += n as u64;
+                            if self.body.decoder.is_done() {
+                                self.body.done = true;
+                                return Ok(n);
+                            }
+                            if n > 0 {
+                                return Ok(n);
+                            }
+                            if d.consumed > 0 && !self.rbuf.is_empty() {
+                                continue;
+                            }
+                        }
+                        Err(e) => {
+                            return Err(self.poisoned(e.status, Error::invalid(e.reason)));
+                        }
+                    }
+                }
+                let deadline = self.body_deadline();
+                match smol::block_on(fill(self.wire.io, self.rbuf, 16 * 1024, deadline)) {
+                    Ok(0) => return Err(self.poisoned(400, Error::Closed)),
+                    Ok(_) => {}
+                    Err(e) => {
+                        let e = Error::from_io(e);
+                        let status = if matches!(e, Error::TimedOut) { 408 } else { 400 };
+                        return Err(self.poisoned(status, e));
+                    }
+                }
+            },
+        }
+    }
+
+    /// The whole body, read and buffered up to `max_body_bytes` (413 past
+    /// it, before reading anything when Content-Length says so). The body is
+    /// followed by a NUL that is not part of it.
+    pub fn body(&mut self) -> Result<&[u8]> {
+        if !self.req.body_loaded {
+            self.load_body()?;
+        }
+        let b = &self.req.body;
+        Ok(&b[..b.len() - 1])
+    }
+
+    fn load_body(&mut self) -> Result<()> {
+        if self.body.failed {
+            return Err(Error::state("the request body is broken"));
+        }
+        let max = self.cfg.max_body_bytes as u64;
+        if let Some(rem) = self.body.remaining_length() {
+            if self.body.received + rem > max {
+                return Err(self.poisoned(413, too_large()));
+            }
+        }
+        let mut body = std::mem::take(&mut self.req.body);
+        body.clear();
+        if let Some(rem) = self.body.remaining_length() {
+            body.reserve(rem as usize + 1);
+        }
+        let mut chunk = [0u8; 8192];
+        self.body.limit = Some(max);
+        let result = loop {
+            match self.read_body(&mut chunk) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    if (body.len() + n) as u64 > max {
+                        break Err(self.poisoned(413, too_large()));
+                    }
+                    body.extend_from_slice(&chunk[..n]);
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        self.body.limit = None;
+        body.push(0);
+        self.req.body = body;
+        self.req.body_loaded = result.is_ok();
+        result
+    }
+
+    /// A field of an `application/x-www-form-urlencoded` body.
+    pub fn form_value(&mut self, name: &[u8]) -> Result<Option<&std::ffi::CStr>> {
+        if !self.req.is_form() {
+            return Ok(None);
+        }
+        self.body()?;
+        Ok(self.req.form_value(name))
+    }
+
+    pub fn send(&mut self, data: &[u8]) -> Result<()> {
+        self.resp.send(&mut self.wire, data)
+    }
+
+    pub fn send_header(&mut self, reason: Option<&str>, content: &[u8]) -> Result<()> {
+        self.resp.send_header(&mut self.wire, reason, content)
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        self.resp.flush(&mut self.wire)
+    }
+
+    pub fn abort(&mut self, code: i32, content: Option<&[u8]>, reason: Option<&str>) -> Result<()> {
+        self.resp.abort(&mut self.wire, code, content, reason)
+    }
+
+    pub fn close(&mut self) -> Result<()> {
+        self.resp.close(&mut self.wire)
+    }
+
+    /// The client socket, while the connection is open.
+    pub fn client_fd(&self) -> Result<i32> {
+        if self.wire.broken {
+            return Err(Error::Closed);
+        }
+        self.wire
+            .io
+            .raw_fd()
+            .ok_or(Error::Unsupported("this connection has no OS socket"))
+    }
+}

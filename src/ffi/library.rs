@@ -1,0 +1,51 @@
+//! Library-wide functions: version, error texts.
+
+use std::ffi::{c_char, c_int};
+
+use super::error::{last_error_ptr, strerror};
+use super::guard::guard;
+
+/// Major version of the library this header belongs to.
+pub const MR_VERSION_MAJOR: c_int = 0;
+/// Minor version of the library this header belongs to.
+pub const MR_VERSION_MINOR: c_int = 1;
+/// Patch version of the library this header belongs to.
+pub const MR_VERSION_PATCH: c_int = 0;
+
+/// The library version as a string, e.g. "0.1.0".
+///
+/// Compare with MR_VERSION_MAJOR/MINOR/PATCH to detect a header/library
+/// mismatch at run time.
+///
+/// Returns: a static NUL-terminated string, never NULL.
+/// Ownership: the string belongs to the library; do not free it.
+/// Thread: any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn mr_version() -> *const c_char {
+    guard(c"".as_ptr(), || c"0.1.0".as_ptr())
+}
+
+/// The fixed English text of an `MR_*` code.
+///
+/// Returns: a static NUL-terminated string, never NULL ("unknown error
+/// code" for values that are not codes).
+/// Ownership: the string belongs to the library; do not free it.
+/// Thread: any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn mr_strerror(code: c_int) -> *const c_char {
+    guard(c"".as_ptr(), || strerror(code).as_ptr())
+}
+
+/// Detail about the last call that failed on this thread (which argument,
+/// which limit, the OS error...).
+///
+/// Successful calls do not clear it.
+///
+/// Returns: a NUL-terminated string, "" if nothing failed yet; never NULL.
+/// Ownership: owned by the library; valid until the next failing call on
+/// this thread. Copy it to keep it.
+/// Thread: thread-local: each thread sees its own last error.
+#[unsafe(no_mangle)]
+pub extern "C" fn mr_last_error() -> *const c_char {
+    guard(c"".as_ptr(), last_error_ptr)
+}

@@ -1,0 +1,294 @@
+//! `req_*`: reading the request inside a handler.
+//!
+//! Every string returned is borrowed, NUL-terminated and valid until the
+//! handler returns; NULL means "absent" (or a NULL argument, with
+//! `mr_last_error` set).
+
+use std::ffi::{c_char, c_int};
+
+use super::error::{code_of, einval, set_last_error, MR_EINTERNAL, MR_EINVAL, MR_OK};
+use super::guard::guard;
+use super::{arg_str, exchange, exchange_ref, mr_req, out_str};
+
+fn null_req() -> *const c_char {
+    einval("req is NULL");
+    std::ptr::null()
+}
+
+/// The request method, e.g. "GET" (case-sensitive, as received).
+///
+/// Returns: the method, or NULL if `req` is NULL.
+/// Ownership: borrowed; valid until the handler returns.
+/// Thread: the thread running the handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn req_method(req: *const mr_req) -> *const c_char {
+    guard(std::ptr::null(), || match exchange_ref(req) {
+        Some(ex) => ex.request().method().as_ptr(),
+        None => null_req(),
+    })
+}
+
+/// The request path as received (still percent-encoded), without the query:
+/// "/a%20b" for "GET /a%20b?x=1". For an absolute-form request
+/// ("GET http://host/p") it is the path part ("/p").
+///
+/// Returns: the path, or NULL if `req` is NULL.
+/// Ownership: borrowed; valid until the handler returns.
+/// Thread: the thread running the handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn req_path(req: *const mr_req) -> *const c_char {
+    guard(std::ptr::null(), || match exchange_ref(req) {
+        Some(ex) => ex.request().path().as_ptr(),
+        None => null_req(),
+    })
+}
+
+/// The raw query string without the '?' ("" when there is none).
+///
+/// Returns: the query, or NULL if `req` is NULL.
+/// Ownership: borrowed; valid until the handler returns.
+/// Thread: the thread running the handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn req_query(req: *const mr_req) -> *const c_char {
+    guard(std::ptr::null(), || match exchange_ref(req) {
+        Some(ex) => ex.request().query().as_ptr(),
+        None => null_req(),
+    })
+}
+
+/// The first value of a query parameter, percent-decoded with '+' as a
+/// space ("?q=a+b%21" gives "a b!"). A parameter without '=' has the value "".
+/// Names are compared after decoding, case-sensitively.
+///
+/// Returns: the value; NULL if there is no such parameter or an argument is
+/// NULL. A decoded "%00" ends the C string early.
+/// Ownership: borrowed; valid until the handler returns.
+/// Thread: the thread running the handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn req_query_param(req: *mut mr_req, name: *const c_char) -> *const c_char {
+    guard(std::ptr::null(), || {
+        let Some(ex) = exchange(req) else { return null_req() };
+        let Ok(name) = arg_str(name, "name") else {
+            return std::ptr::null();
+        };
+        out_str(ex.request_mut().query_param(name.as_bytes()))
+    })
+}
+
+/// A route capture: for the pattern "/users/{id}" and the path
+/// "/users/a%20b", req_param(req, "id") is "a b" (percent-decoded; '+' stays
+/// '+'). A `{rest...}` capture holds the rest of the path, slashes included.
+///
+/// Returns: the value, or NULL if the route has no such parameter or an
+/// argument is NULL.
+/// Ownership: borrowed; valid until the handler returns.
+/// Thread: the thread running the handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn req_param(req: *const mr_req, name: *const c_char) -> *const c_char {
+    guard(std::ptr::null(), || {
+        let Some(ex) = exchange_ref(req) else { return null_req() };
+        let Ok(name) = arg_str(name, "name") else {
+            return std::ptr::null();
+        };
+        out_str(ex.request().param(name.as_bytes()))
+    })
+}
+
+/// The first value of a request header; the name is case-insensitive.
+/// Use req_header_at to see repeated headers.
+///
+/// Returns: the value (without surrounding whitespace), or NULL if the
+/// header is absent or an argument is NULL.
+/// Ownership: borrowed; valid until the handler returns.
+/// Thread: the thread running the handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn req_header(req: *const mr_req, name: *const c_char) -> *const c_char {
+    guard(std::ptr::null(), || {
+        let Some(ex) = exchange_ref(req) else { return null_req() };
+        let Ok(name) = arg_str(name, "name") else {
+            return std::ptr::null();
+        };
+        out_str(ex.request().header(name.as_bytes()))
+    })
+}
+
+/// The number of header fields in the request (repeated ones counted).
+///
+/// Returns: the count; 0 if `req` is NULL.
+/// Ownership: none.
+/// Thread: the thread running the handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn req_header_count(req: *const mr_req) -> usize {
+    guard(0, || match exchange_ref(req) {
+        Some(ex) => ex.request().header_count(),
+        None => {
+            einval("req is NULL");
+            0
+        }
+    })
+}
+
+/// The header field at `index` (0-based, in the order received). Either
+/// output pointer may be NULL if not wanted; outputs are written only on
+/// success.
+///
+/// Returns: MR_OK; MR_EINVAL if `req` is NULL or `index` is not below
+/// req_header_count.
+/// Ownership: `*name` and `*value` are borrowed; valid until the handler
+/// returns.
+/// Thread: the thread running the handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn req_header_at(
+    req: *const mr_req,
+    index: usize,
+    name: *mut *const c_char,
+    value: *mut *const c_char,
+) -> c_int {
+    guard(MR_EINTERNAL, || {
+        let Some(ex) = exchange_ref(req) else {
+            return einval("req is NULL");
+        };
+        let Some((n, v)) = ex.request().header_at(index) else {
+            return einval("header index out of range");
+        };
+        // SAFETY: the caller passes writable pointers or NULL.
+        unsafe {
+            if let Some(name) = name.as_mut() {
+                *name = n.as_ptr();
+            }
+            if let Some(value) = value.as_mut() {
+                *value = v.as_ptr();
+            }
+        }
+        MR_OK
+    })
+}
+
+/// A cookie sent by the client (from all Cookie headers), as sent: cookies
+/// are not percent-decoded (RFC 6265); surrounding double quotes are removed.
+///
+/// Returns: the value, or NULL if there is no such cookie or an argument is
+/// NULL.
+/// Ownership: borrowed; valid until the handler returns.
+/// Thread: the thread running the handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn req_cookie(req: *mut mr_req, name: *const c_char) -> *const c_char {
+    guard(std::ptr::null(), || {
+        let Some(ex) = exchange(req) else { return null_req() };
+        let Ok(name) = arg_str(name, "name") else {
+            return std::ptr::null();
+        };
+        out_str(ex.request_mut().cookie(name.as_bytes()))
+    })
+}
+
+/// The whole request body, read now if it was not yet (Content-Length or
+/// chunked). For a client that sent `Expect: 100-continue`, this is when
+/// `100 Continue` is sent. The body is followed by a NUL byte that `*len`
+/// does not count, so a text body can be used as a C string.
+///
+/// A body larger than max_body_bytes is not read: the call fails and the
+/// library answers 413 instead of the handler's response. A body whose
+/// framing is broken (bad chunk, premature end) fails the same way with 400
+/// (408 if the client stalls); the connection is then closed.
+///
+/// Returns: a pointer to the body (never NULL on success, even when empty)
+/// and its length in `*len` (`len` may be NULL); NULL on failure, with the
+/// reason in mr_last_error: too large, broken framing, timeout, or `req`
+/// NULL.
+/// Ownership: borrowed; valid until the handler returns.
+/// Thread: the thread running the handler. It blocks while the body
+/// arrives (at most the body timeout between two reads).
+#[unsafe(no_mangle)]
+pub extern "C" fn req_body(req: *mut mr_req, len: *mut usize) -> *const u8 {
+    guard(std::ptr::null(), || {
+        let Some(ex) = exchange(req) else {
+            einval("req is NULL");
+            return std::ptr::null();
+        };
+        match ex.body() {
+            Ok(body) => {
+                // SAFETY: `len` is NULL or a writable size_t.
+                if let Some(len) = unsafe { len.as_mut() } {
+                    *len = body.len();
+                }
+                body.as_ptr()
+            }
+            Err(e) => {
+                code_of(&e);
+                std::ptr::null()
+            }
+        }
+    })
+}
+
+/// A field of an `application/x-www-form-urlencoded` body, percent-decoded
+/// with '+' as a space; the first value if repeated. Reads the body like
+/// req_body if needed.
+///
+/// Returns: the value; NULL if the body is not a urlencoded form, has no
+/// such field, could not be read (see req_body), or an argument is NULL.
+/// Ownership: borrowed; valid until the handler returns.
+/// Thread: the thread running the handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn req_form_value(req: *mut mr_req, name: *const c_char) -> *const c_char {
+    guard(std::ptr::null(), || {
+        let Some(ex) = exchange(req) else { return null_req() };
+        let Ok(name) = arg_str(name, "name") else {
+            return std::ptr::null();
+        };
+        match ex.form_value(name.as_bytes()) {
+            Ok(v) => out_str(v),
+            Err(e) => {
+                code_of(&e);
+                std::ptr::null()
+            }
+        }
+    })
+}
+
+/// The client's address as "ip:port" ("127.0.0.1:50312", "[::1]:50312").
+///
+/// Returns: the address, or NULL if `req` is NULL.
+/// Ownership: borrowed; valid until the handler returns.
+/// Thread: the thread running the handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn req_remote_addr(req: *const mr_req) -> *const c_char {
+    guard(std::ptr::null(), || match exchange_ref(req) {
+        Some(ex) => ex.request().remote_addr().as_ptr(),
+        None => null_req(),
+    })
+}
+
+/// The request's host: the authority of an absolute-form target
+/// ("GET http://x/y" gives "x"), else the Host header, as sent
+/// ("example.com:8080").
+///
+/// Returns: the host; NULL if the request has none (HTTP/1.0 without Host)
+/// or `req` is NULL.
+/// Ownership: borrowed; valid until the handler returns.
+/// Thread: the thread running the handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn req_host(req: *const mr_req) -> *const c_char {
+    guard(std::ptr::null(), || match exchange_ref(req) {
+        Some(ex) => out_str(ex.request().host()),
+        None => null_req(),
+    })
+}
+
+/// The request's HTTP version: 10 for HTTP/1.0, 11 for HTTP/1.1 (later 1.x
+/// minor versions are treated as 1.1).
+///
+/// Returns: 10 or 11; MR_EINVAL if `req` is NULL.
+/// Ownership: none.
+/// Thread: the thread running the handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn req_http_version(req: *const mr_req) -> c_int {
+    guard(MR_EINTERNAL, || match exchange_ref(req) {
+        Some(ex) => c_int::from(ex.request().version()),
+        None => {
+            set_last_error("invalid argument: req is NULL");
+            MR_EINVAL
+        }
+    })
+}

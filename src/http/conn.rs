@@ -1,0 +1,387 @@
+//! The HTTP/1.1 connection loop: read a head, dispatch it to the route's
+//! handler (inline, on this worker), write the response, deal with the
+//! unread part of the body, repeat while the connection stays alive.
+//!
+//! Responses to pipelined requests are collected in one write buffer and
+//! written when no further complete request is waiting (or the buffer is
+//! large), so a burst of pipelined requests costs one `write`.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use smol::future::or;
+
+use crate::exchange::{BodyState, Exchange, Leftover, Wire};
+use crate::http::io::{fill, shutdown, write_all2, ReadBuf, Stream};
+use crate::http::parse::{parse_head, too_long, HeadError, HeadLimits};
+use crate::request::Request;
+use crate::response::{Response, FLUSH_THRESHOLD};
+use crate::router::Match;
+use crate::server::shared::{ConnGuard, LogLevel, Shared};
+
+/// Bytes asked of the socket per read while reading a head.
+const HEAD_READ: usize = 4096;
+/// An idle connection keeps its buffers this long, then releases them.
+const KEEP_BUFFERS: Duration = Duration::from_secs(1);
+/// Lingering close: how long and how much we read and discard after
+/// closing our side, so the peer gets our response instead of a reset.
+const LINGER_TIME: Duration = Duration::from_millis(1000);
+const LINGER_BYTES: usize = 256 * 1024;
+
+enum Stop {
+    /// Close without answering (EOF, idle timeout, server stopping).
+    Quiet,
+    /// Answer with this error, then close.
+    Reply(HeadError),
+}
+
+struct Conn<'a> {
+    io: &'a mut dyn Stream,
+    shared: &'a Shared,
+    rbuf: ReadBuf,
+    wbuf: Vec<u8>,
+    req: Request,
+    resp: Response,
+    body: BodyState,
+    remote: String,
+}
+
+/// Serves one connection until it closes. `guard` keeps the server's
+/// connection count right even when the task is dropped at shutdown.
+pub(crate) async fn serve<S: Stream>(mut stream: S, remote: String, guard: ConnGuard) {
+    let shared: Arc<Shared> = guard.0.clone();
+    let mut conn = Conn {
+        io: &mut stream,
+        shared: &shared,
+        rbuf: ReadBuf::default(),
+        wbuf: Vec::new(),
+        req: Request::new(),
+        resp: Response::new(),
+        body: BodyState::default(),
+        remote,
+    };
+    conn.req.set_remote(&conn.remote);
+    conn.run().await;
+    drop(guard);
+}
+
+impl Conn<'_> {
+    async fn run(&mut self) {
+        loop {
+            match self.read_head().await {
+                Ok(len) => {
+                    self.rbuf.consume(len);
+                    if !self.exchange().await {
+                        let linger = !self.rbuf.is_empty() || !matches!(self.body.leftover(), Leftover::None);
+                        self.close(linger).await;
+                        return;
+                    }
+                }
+                Err(Stop::Quiet) => {
+                    self.close(false).await;
+                    return;
+                }
+                Err(Stop::Reply(e)) => {
+                    self.reject(e);
+                    self.close(true).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let r = write_all2(self.io, &self.wbuf, &[], self.shared.cfg.write_timeout).await;
+        self.wbuf.clear();
+        if self.wbuf.capacity() > 64 * 1024 {
+            self.wbuf = Vec::new();
+        }
+        r
+    }
+
+    /// Writes what is pending, closes our side, and for a `linger`ing close
+    /// reads and drops what the peer still sends for a short while.
+    async fn close(&mut self, linger: bool) {
+        if self.flush().await.is_err() {
+            return;
+        }
+        shutdown(self.io).await;
+        if linger {
+            let deadline = Instant::now() + LINGER_TIME;
+            let mut total = 0;
+            let mut rb = ReadBuf::default();
+            while total < LINGER_BYTES {
+                match fill(self.io, &mut rb, 16 * 1024, deadline).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        total += n;
+                        rb.consume(n);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads until `rbuf` holds a complete head; returns its length.
+    async fn read_head(&mut self) -> Result<usize, Stop> {
+        let cfg = &self.shared.cfg;
+        let lim = HeadLimits {
+            max_header_bytes: cfg.max_header_bytes,
+            max_headers: cfg.max_headers,
+        };
+        let router = &self.shared.router;
+        let known = |m: &[u8]| router.knows_method(m);
+        let mut scanned = 0;
+        let mut first_byte = (!self.rbuf.is_empty()).then(Instant::now);
+        loop {
+            if !self.rbuf.is_empty() {
+                let data = self.rbuf.data();
+                // Parse again only once a line is complete: a head trickled
+                // in byte by byte is not parsed once per byte.
+                if scanned == 0 || data[scanned - 1..].contains(&b'\n') {
+                    match parse_head(data, &lim, &known, &mut self.req) {
+                        Ok(Some(len)) => return Ok(len),
+                        Ok(None) => {}
+                        Err(e) => return Err(Stop::Reply(e)),
+                    }
+                }
+                scanned = data.len();
+                if data.len() >= cfg.max_header_bytes {
+                    return Err(Stop::Reply(too_long(data)));
+                }
+            }
+            if self.flush().await.is_err() {
+                return Err(Stop::Quiet);
+            }
+            let r = if let Some(t) = first_byte {
+                fill(self.io, &mut self.rbuf, HEAD_READ, t + cfg.header_timeout).await
+            } else {
+                self.wait_idle().await
+            };
+            match r {
+                Ok(0) => return Err(Stop::Quiet),
+                Ok(_) => {
+                    first_byte.get_or_insert_with(Instant::now);
+                }
+                Err(e) if e.kind() == io::ErrorKind::TimedOut && first_byte.is_some() => {
+                    return Err(Stop::Reply(HeadError {
+                        status: 408,
+                        reason: "request head not received in time",
+                    }));
+                }
+                Err(_) => return Err(Stop::Quiet),
+            }
+        }
+    }
+
+    /// Waits for the first byte of the next request, up to the idle timeout
+    /// or until the server stops. Buffers are released if the wait is long.
+    async fn wait_idle(&mut self) -> io::Result<usize> {
+        let cfg = &self.shared.cfg;
+        let start = Instant::now();
+        let deadline = start + cfg.idle_timeout;
+        let mut released = false;
+        loop {
+            let listener = self.shared.stop.listen();
+            if self.shared.is_stopping() {
+                return Err(io::Error::other("server stopping"));
+            }
+            let until = if released {
+                deadline
+            } else {
+                deadline.min(start + KEEP_BUFFERS)
+            };
+            let stopped = async {
+                listener.await;
+                Err(io::Error::other("server stopping"))
+            };
+            match or(fill(self.io, &mut self.rbuf, HEAD_READ, until), stopped).await {
+                Err(e) if e.kind() == io::ErrorKind::TimedOut && !released && until < deadline => {
+                    self.rbuf.release_if_empty();
+                    self.wbuf = Vec::new();
+                    self.req.shrink();
+                    self.resp.shrink();
+                    released = true;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Handles one parsed request. Returns false when the connection must
+    /// close afterwards.
+    async fn exchange(&mut self) -> bool {
+        let started = Instant::now();
+        let shared = self.shared;
+        let method = std::str::from_utf8(self.req.method_bytes()).unwrap_or("");
+        let is_head = method == "HEAD";
+        self.resp.reset(self.req.version(), is_head, self.req.keep_alive);
+        self.body.reset(self.req.framing, self.req.expect_continue);
+
+        let mut handler = None;
+        match shared.router.find(method, self.req.path_bytes()) {
+            Match::Found { handler: h, params } => {
+                for (name, range) in params {
+                    self.req.push_param_from_path(name, range);
+                }
+                handler = Some(h);
+            }
+            Match::MethodNotAllowed(allow) => {
+                if method == "OPTIONS" {
+                    self.resp.set_status(204).ok();
+                    self.resp.push_allow(&format!("{allow}, OPTIONS"));
+                } else {
+                    self.resp.set_error(405);
+                    self.resp.push_allow(&allow);
+                }
+            }
+            Match::NotFound if self.req.path_bytes() == b"*" => {
+                // OPTIONS * (the parser allows `*` only with OPTIONS).
+                self.resp.set_status(204).ok();
+                self.resp.push_allow("GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH");
+            }
+            Match::NotFound => match shared.router.fallback() {
+                Some(h) => handler = Some(h),
+                None => self.resp.set_error(404),
+            },
+        }
+
+        let mut poison = None;
+        let mut broken = false;
+        if let Some(handler) = handler {
+            let mut ex = Exchange {
+                req: &mut self.req,
+                resp: &mut self.resp,
+                body: &mut self.body,
+                rbuf: &mut self.rbuf,
+                wire: Wire {
+                    io: &mut *self.io,
+                    wbuf: &mut self.wbuf,
+                    write_timeout: shared.cfg.write_timeout,
+                    broken: false,
+                },
+                cfg: &shared.cfg,
+                poison: None,
+            };
+            let ok = handler(&mut ex);
+            poison = ex.poison;
+            broken = ex.wire.broken;
+            if poison.is_none() && !ok && !self.resp.committed() {
+                self.resp.set_error(500);
+            }
+        }
+
+        if let Some(code) = poison {
+            shared.log(
+                LogLevel::Warn,
+                format_args!("{} request body rejected with {}", self.remote, code),
+            );
+            if self.resp.committed() {
+                broken = true;
+            } else {
+                self.resp.set_error(code);
+                self.resp.force_close = true;
+            }
+        }
+        if broken {
+            self.access_log(started);
+            return false;
+        }
+
+        let mut drain = false;
+        match self.body.leftover() {
+            Leftover::None => {}
+            Leftover::Broken => self.resp.force_close = true,
+            Leftover::Unread => {
+                let too_big = self.body.remaining_length().is_some_and(|n| n > shared.cfg.drain_limit);
+                // A client waiting for `100 Continue` may never send the body.
+                if self.body.continue_owed || too_big {
+                    self.resp.force_close = true;
+                } else {
+                    drain = true;
+                }
+            }
+        }
+        if shared.is_stopping() {
+            self.resp.force_close = true;
+        }
+        let close = self.resp.finish(&mut self.wbuf);
+        self.access_log(started);
+        if close {
+            return false;
+        }
+        if drain && !self.drain().await {
+            return false;
+        }
+        if self.wbuf.len() >= FLUSH_THRESHOLD && self.flush().await.is_err() {
+            return false;
+        }
+        true
+    }
+
+    /// Reads and drops an unread request body (up to the drain limit), so
+    /// the connection can carry the next request. False: close instead.
+    async fn drain(&mut self) -> bool {
+        let mut budget = self.shared.cfg.drain_limit;
+        loop {
+            match self.body.discard_buffered(&mut self.rbuf, &mut budget) {
+                Some(true) => return true,
+                None => return false,
+                Some(false) => {}
+            }
+            if self.flush().await.is_err() {
+                return false;
+            }
+            let deadline = Instant::now() + self.shared.cfg.body_timeout;
+            match fill(self.io, &mut self.rbuf, 16 * 1024, deadline).await {
+                Ok(n) if n > 0 => {}
+                _ => return false,
+            }
+        }
+    }
+
+    /// Answers a request the parser refused.
+    fn reject(&mut self, e: HeadError) {
+        self.shared.log(
+            LogLevel::Warn,
+            format_args!("{} bad request: {} ({})", self.remote, e.reason, e.status),
+        );
+        self.resp.reset(11, false, false);
+        self.resp.set_error(e.status);
+        self.resp.finish(&mut self.wbuf);
+        if self.shared.logs() {
+            self.shared.log(
+                LogLevel::Info,
+                format_args!("{} \"-\" {} {}", self.remote, e.status, self.resp.bytes_sent()),
+            );
+        }
+    }
+
+    fn access_log(&self, started: Instant) {
+        if !self.shared.logs() {
+            return;
+        }
+        let q = self.req.query_bytes();
+        let elapsed = started.elapsed();
+        self.shared.log(
+            LogLevel::Info,
+            format_args!(
+                "{} \"{} {}{}{} HTTP/1.{}\" {} {} {}.{:03}ms",
+                self.remote,
+                String::from_utf8_lossy(self.req.method_bytes()),
+                String::from_utf8_lossy(self.req.path_bytes()),
+                if q.is_empty() { "" } else { "?" },
+                String::from_utf8_lossy(q),
+                if self.req.version() == 10 { 0 } else { 1 },
+                self.resp.status(),
+                self.resp.bytes_sent(),
+                elapsed.as_millis(),
+                elapsed.as_micros() % 1000,
+            ),
+        );
+    }
+}

@@ -1,0 +1,354 @@
+//! The request as a handler sees it.
+//!
+//! One `Request` lives as long as its connection and is reset for every
+//! request, so its buffers are reused: the parsed head is copied once into an
+//! arena of NUL-terminated strings (which is what the C API hands out), and
+//! the decoded query, cookies and form are built lazily, at most once per
+//! request, the first time a handler asks. Strings handed out stay valid until
+//! the request ends because each of those buffers is only written once.
+
+use std::ffi::CStr;
+
+use crate::http::parse::Framing;
+use crate::util::{eq_ignore_case, form_pairs, percent_decode_into, trim_ows};
+
+/// Position of a NUL-terminated string inside a buffer (the NUL not counted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..(self.start + self.len) as usize
+    }
+}
+
+/// A buffer of NUL-terminated strings with name/value pairs pointing into it.
+#[derive(Debug, Default)]
+struct Strings {
+    buf: Vec<u8>,
+    pairs: Vec<(Span, Span)>,
+    built: bool,
+}
+
+impl Strings {
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.pairs.clear();
+        self.built = false;
+    }
+
+    fn push(&mut self, s: &[u8]) -> Span {
+        let start = self.buf.len() as u32;
+        self.buf.extend_from_slice(s);
+        self.buf.push(0);
+        Span {
+            start,
+            len: s.len() as u32,
+        }
+    }
+
+    /// Appends the percent-decoding of `s` and a NUL.
+    fn push_decoded(&mut self, s: &[u8], plus_as_space: bool) -> Span {
+        let start = self.buf.len();
+        percent_decode_into(s, plus_as_space, &mut self.buf);
+        let len = self.buf.len() - start;
+        self.buf.push(0);
+        Span {
+            start: start as u32,
+            len: len as u32,
+        }
+    }
+
+    fn bytes(&self, span: Span) -> &[u8] {
+        &self.buf[span.range()]
+    }
+
+    /// The string as C sees it: up to the first NUL (a decoded `%00` ends it).
+    fn cstr(&self, span: Span) -> &CStr {
+        let r = span.range();
+        CStr::from_bytes_until_nul(&self.buf[r.start..=r.end]).unwrap_or_default()
+    }
+
+    fn find(&self, name: &[u8], ignore_case: bool) -> Option<&CStr> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| {
+                let n = self.bytes(*n);
+                if ignore_case {
+                    eq_ignore_case(n, name)
+                } else {
+                    n == name
+                }
+            })
+            .map(|&(_, v)| self.cstr(v))
+    }
+}
+
+/// A parsed request head plus what handlers derive from it.
+#[derive(Debug)]
+pub struct Request {
+    /// method, path, query, host, header names and values, route params.
+    head: Strings,
+    method: Span,
+    path: Span,
+    query: Span,
+    host: Option<Span>,
+    /// Number of pairs in `head.pairs` that are headers; route params follow.
+    header_count: usize,
+    version: u8,
+    pub(crate) framing: Framing,
+    pub(crate) expect_continue: bool,
+    pub(crate) keep_alive: bool,
+    remote: Vec<u8>,
+    query_vals: Strings,
+    cookies: Strings,
+    form: Strings,
+    /// The buffered body followed by one NUL (not part of the body).
+    pub(crate) body: Vec<u8>,
+    pub(crate) body_loaded: bool,
+    /// Reused copy of a capture while it is decoded into `head`.
+    scratch: Vec<u8>,
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Request::new()
+    }
+}
+
+/// What the parser found in a head; copied into a [`Request`] by
+/// [`Request::fill`].
+pub(crate) struct HeadParts<'a> {
+    pub method: &'a [u8],
+    pub path: &'a [u8],
+    pub query: &'a [u8],
+    pub host: Option<&'a [u8]>,
+    pub version: u8,
+    pub headers: &'a [httparse::Header<'a>],
+    pub framing: Framing,
+    pub expect_continue: bool,
+    pub keep_alive: bool,
+}
+
+impl Request {
+    pub(crate) fn new() -> Self {
+        Request {
+            head: Strings::default(),
+            method: Span::default(),
+            path: Span::default(),
+            query: Span::default(),
+            host: None,
+            header_count: 0,
+            version: 11,
+            framing: Framing::None,
+            expect_continue: false,
+            keep_alive: true,
+            remote: b"\0".to_vec(),
+            query_vals: Strings::default(),
+            cookies: Strings::default(),
+            form: Strings::default(),
+            body: Vec::new(),
+            body_loaded: false,
+            scratch: Vec::new(),
+        }
+    }
+
+    pub(crate) fn set_remote(&mut self, remote: &str) {
+        self.remote.clear();
+        self.remote.extend_from_slice(remote.as_bytes());
+        self.remote.push(0);
+    }
+
+    /// Copies a parsed head in, replacing the previous request.
+    pub(crate) fn fill(&mut self, p: &HeadParts<'_>) {
+        self.head.clear();
+        self.query_vals.clear();
+        self.cookies.clear();
+        self.form.clear();
+        self.body.clear();
+        if self.body.capacity() > 64 * 1024 {
+            self.body.shrink_to(0);
+        }
+        self.body_loaded = false;
+
+        let names: usize = p.headers.iter().map(|h| h.name.len() + h.value.len() + 2).sum();
+        self.head
+            .buf
+            .reserve(p.method.len() + p.path.len() + p.query.len() + names + 64);
+        self.method = self.head.push(p.method);
+        self.path = self.head.push(p.path);
+        self.query = self.head.push(p.query);
+        self.host = p.host.map(|h| self.head.push(h));
+        for h in p.headers {
+            let n = self.head.push(h.name.as_bytes());
+            let v = self.head.push(h.value);
+            self.head.pairs.push((n, v));
+        }
+        self.header_count = p.headers.len();
+        self.version = p.version;
+        self.framing = p.framing;
+        self.expect_continue = p.expect_continue;
+        self.keep_alive = p.keep_alive;
+    }
+
+    /// Records a route capture given as a range of the path; the value is
+    /// percent-decoded (no `+` rule in paths).
+    pub(crate) fn push_param_from_path(&mut self, name: &str, range: std::ops::Range<usize>) {
+        let path = self.path.range();
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&self.head.buf[path][range]);
+        let n = self.head.push(name.as_bytes());
+        let v = self.head.push_decoded(&self.scratch, false);
+        self.head.pairs.push((n, v));
+    }
+
+    pub fn method(&self) -> &CStr {
+        self.head.cstr(self.method)
+    }
+
+    pub(crate) fn method_bytes(&self) -> &[u8] {
+        self.head.bytes(self.method)
+    }
+
+    /// The path as received (still percent-encoded), without the query.
+    pub fn path(&self) -> &CStr {
+        self.head.cstr(self.path)
+    }
+
+    pub(crate) fn path_bytes(&self) -> &[u8] {
+        self.head.bytes(self.path)
+    }
+
+    /// The raw query without `?`; empty when there is none.
+    pub fn query(&self) -> &CStr {
+        self.head.cstr(self.query)
+    }
+
+    pub(crate) fn query_bytes(&self) -> &[u8] {
+        self.head.bytes(self.query)
+    }
+
+    /// The authority of an absolute-form target, else the `Host` header.
+    pub fn host(&self) -> Option<&CStr> {
+        self.host.map(|h| self.head.cstr(h))
+    }
+
+    /// 10 or 11.
+    pub fn version(&self) -> u8 {
+        self.version
+    }
+
+    pub fn remote_addr(&self) -> &CStr {
+        CStr::from_bytes_until_nul(&self.remote).unwrap_or_default()
+    }
+
+    pub fn header_count(&self) -> usize {
+        self.header_count
+    }
+
+    pub fn header_at(&self, i: usize) -> Option<(&CStr, &CStr)> {
+        let &(n, v) = self.head.pairs[..self.header_count].get(i)?;
+        Some((self.head.cstr(n), self.head.cstr(v)))
+    }
+
+    /// First value of a header, by case-insensitive name.
+    pub fn header(&self, name: &[u8]) -> Option<&CStr> {
+        self.header_bytes(name).map(|(n, _)| n)
+    }
+
+    fn header_bytes(&self, name: &[u8]) -> Option<(&CStr, &[u8])> {
+        self.head.pairs[..self.header_count]
+            .iter()
+            .find(|(n, _)| eq_ignore_case(self.head.bytes(*n), name))
+            .map(|&(_, v)| (self.head.cstr(v), self.head.bytes(v)))
+    }
+
+    /// A route capture, percent-decoded.
+    pub fn param(&self, name: &[u8]) -> Option<&CStr> {
+        self.head.pairs[self.header_count..]
+            .iter()
+            .find(|(n, _)| self.head.bytes(*n) == name)
+            .map(|&(_, v)| self.head.cstr(v))
+    }
+
+    /// First value of a query parameter, percent- and `+`-decoded.
+    pub fn query_param(&mut self, name: &[u8]) -> Option<&CStr> {
+        if !self.query_vals.built {
+            let query = &self.head.buf[self.query.range()];
+            for (n, v) in form_pairs(query) {
+                let n = self.query_vals.push_decoded(n, true);
+                let v = self.query_vals.push_decoded(v, true);
+                self.query_vals.pairs.push((n, v));
+            }
+            self.query_vals.built = true;
+        }
+        self.query_vals.find(name, false)
+    }
+
+    /// A cookie from the `Cookie` header(s), as sent (RFC 6265: no decoding;
+    /// surrounding double quotes are removed).
+    pub fn cookie(&mut self, name: &[u8]) -> Option<&CStr> {
+        if !self.cookies.built {
+            for &(n, v) in &self.head.pairs[..self.header_count] {
+                if !eq_ignore_case(&self.head.buf[n.range()], b"cookie") {
+                    continue;
+                }
+                for item in self.head.buf[v.range()].split(|&b| b == b';') {
+                    let item = trim_ows(item);
+                    let Some(eq) = item.iter().position(|&b| b == b'=') else {
+                        continue;
+                    };
+                    let (cn, mut cv) = (trim_ows(&item[..eq]), trim_ows(&item[eq + 1..]));
+                    if cn.is_empty() {
+                        continue;
+                    }
+                    if cv.len() >= 2 && cv[0] == b'"' && cv[cv.len() - 1] == b'"' {
+                        cv = &cv[1..cv.len() - 1];
+                    }
+                    let cn = self.cookies.push(cn);
+                    let cv = self.cookies.push(cv);
+                    self.cookies.pairs.push((cn, cv));
+                }
+            }
+            self.cookies.built = true;
+        }
+        self.cookies.find(name, false)
+    }
+
+    /// True when the body is `application/x-www-form-urlencoded`.
+    pub(crate) fn is_form(&self) -> bool {
+        let Some((_, ct)) = self.header_bytes(b"content-type") else {
+            return false;
+        };
+        let mime = ct.split(|&b| b == b';').next().unwrap_or_default();
+        eq_ignore_case(trim_ows(mime), b"application/x-www-form-urlencoded")
+    }
+
+    /// Looks a form field up in the already loaded body.
+    pub(crate) fn form_value(&mut self, name: &[u8]) -> Option<&CStr> {
+        if !self.form.built {
+            let body = self.body.get(..self.body.len().saturating_sub(1)).unwrap_or_default();
+            for (n, v) in form_pairs(body) {
+                let n = self.form.push_decoded(n, true);
+                let v = self.form.push_decoded(v, true);
+                self.form.pairs.push((n, v));
+            }
+            self.form.built = true;
+        }
+        self.form.find(name, false)
+    }
+
+    /// Forgets the strings handed out for the last request and releases
+    /// large buffers, for an idle connection.
+    pub(crate) fn shrink(&mut self) {
+        for s in [&mut self.head, &mut self.query_vals, &mut self.cookies, &mut self.form] {
+            s.clear();
+            s.buf = Vec::new();
+            s.pairs = Vec::new();
+        }
+        self.body = Vec::new();
+    }
+}

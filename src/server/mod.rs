@@ -1,0 +1,410 @@
+//! Server lifecycle.
+//!
+//! `start` binds every listener in the calling thread (so a busy port fails
+//! at once), then starts `workers` threads that run one shared smol
+//! `Executor` of the server's own. The accept loops and every connection
+//! are tasks on it; handlers run inline on the worker that polls their
+//! connection.
+//!
+//! `stop(grace)` stops accepting at once, closes idle connections, lets busy
+//! ones finish their current response (up to `grace`), then shuts the
+//! executor down, which drops whatever is left. The waiting happens on a
+//! helper thread, so a handler can call `stop` without waiting for itself.
+
+pub(crate) mod shared;
+
+use std::cell::Cell;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use event_listener::Listener as _;
+use smol::future::{or, FutureExt as _};
+use smol::io::AsyncWriteExt as _;
+use smol::{Async, Executor, Timer};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::http::conn::serve;
+use crate::router::{Handler, Router};
+use shared::{ConnGuard, LogFn, LogLevel, Shared};
+
+thread_local! {
+    /// The server whose worker this thread is (its `Control` address), 0 if none.
+    static WORKER_OF: Cell<usize> = const { Cell::new(0) };
+}
+
+struct Runtime {
+    shared: Arc<Shared>,
+    executor: Arc<Executor<'static>>,
+    workers: Vec<JoinHandle<()>>,
+    /// Dropping it ends the workers' run loops.
+    shutdown: smol::channel::Sender<()>,
+}
+
+enum State {
+    /// Configurable: not started yet, or stopped.
+    Idle,
+    Running(Runtime),
+    Stopping,
+}
+
+struct Inner {
+    cfg: Config,
+    addrs: Vec<SocketAddr>,
+    router: Router,
+    log: Option<LogFn>,
+    state: State,
+    ports: Vec<u16>,
+    stopper: Option<JoinHandle<()>>,
+}
+
+struct Control {
+    inner: Mutex<Inner>,
+    changed: Condvar,
+}
+
+/// An HTTP server: configure, `start` (or `run`), `stop`.
+pub struct Server {
+    ctl: Arc<Control>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server::new()
+    }
+}
+
+fn lock(ctl: &Control) -> MutexGuard<'_, Inner> {
+    // A panic while holding the lock is caught at the boundary; the state
+    // it protects stays consistent (every update is a single assignment).
+    ctl.inner.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Server {
+    pub fn new() -> Self {
+        Server {
+            ctl: Arc::new(Control {
+                inner: Mutex::new(Inner {
+                    cfg: Config::default(),
+                    addrs: Vec::new(),
+                    router: Router::new(),
+                    log: None,
+                    state: State::Idle,
+                    ports: Vec::new(),
+                    stopper: None,
+                }),
+                changed: Condvar::new(),
+            }),
+        }
+    }
+
+    fn id(&self) -> usize {
+        Arc::as_ptr(&self.ctl) as usize
+    }
+
+    /// True on a worker thread of this server (inside a handler).
+    fn on_own_worker(&self) -> bool {
+        WORKER_OF.with(Cell::get) == self.id()
+    }
+
+    /// Runs `f` on the configuration, which only changes while stopped.
+    fn configure<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T>) -> Result<T> {
+        let mut g = lock(&self.ctl);
+        if !matches!(g.state, State::Idle) {
+            return Err(Error::state("the server is running: configure it before server_start"));
+        }
+        f(&mut g)
+    }
+
+    /// Adds a listening address: `"127.0.0.1:8080"`, `"[::]:0"`,
+    /// `"localhost:8080"`.
+    pub fn listen(&self, addr: &str) -> Result<()> {
+        let parsed = match addr.parse::<SocketAddr>() {
+            Ok(a) => a,
+            Err(_) => addr
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut it| it.next())
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "not an address: {addr:?} (want \"ip:port\" or \"[ipv6]:port\")"
+                    ))
+                })?,
+        };
+        self.configure(|i| {
+            i.addrs.push(parsed);
+            Ok(())
+        })
+    }
+
+    pub fn route(&self, method: Option<&str>, pattern: &str, handler: Handler, name: Option<&str>) -> Result<()> {
+        self.configure(|i| i.router.add(method, pattern, handler, name))
+    }
+
+    pub fn set_fallback(&self, handler: Option<Handler>) -> Result<()> {
+        self.configure(|i| {
+            i.router.set_fallback(handler);
+            Ok(())
+        })
+    }
+
+    pub fn set_log(&self, log: Option<LogFn>) -> Result<()> {
+        self.configure(|i| {
+            i.log = log;
+            Ok(())
+        })
+    }
+
+    /// Changes settings; `f` validates them.
+    pub fn update_config(&self, f: impl FnOnce(&mut Config) -> Result<()>) -> Result<()> {
+        self.configure(|i| f(&mut i.cfg))
+    }
+
+    /// The pattern of a named route.
+    pub fn route_pattern(&self, name: &str) -> Option<String> {
+        lock(&self.ctl).router.named(name).map(str::to_owned)
+    }
+
+    /// Binds every listener and starts serving in worker threads.
+    pub fn start(&self) -> Result<()> {
+        let mut g = lock(&self.ctl);
+        if !matches!(g.state, State::Idle) {
+            return Err(Error::state("the server is already running"));
+        }
+        if g.addrs.is_empty() {
+            return Err(Error::state("no address to listen on: call server_listen first"));
+        }
+        let mut listeners = Vec::with_capacity(g.addrs.len());
+        for addr in &g.addrs {
+            let l = bind(*addr).map_err(|e| Error::Addr(format!("{addr}: {e}")))?;
+            let l = Async::new(l).map_err(|e| Error::Addr(format!("{addr}: {e}")))?;
+            listeners.push(l);
+        }
+        let ports = listeners
+            .iter()
+            .map(|l| l.get_ref().local_addr().map(|a| a.port()).unwrap_or(0))
+            .collect();
+
+        let shared = Arc::new(Shared::new(g.cfg.clone(), Arc::new(g.router.clone()), g.log.clone()));
+        let executor = Arc::new(Executor::new());
+        for l in listeners {
+            executor
+                .spawn(accept_loop(l, shared.clone(), Arc::downgrade(&executor)))
+                .detach();
+        }
+        let (shutdown, until_shutdown) = smol::channel::bounded::<()>(1);
+        let mut workers = Vec::new();
+        for i in 0..g.cfg.worker_count() {
+            let ex = executor.clone();
+            let until = until_shutdown.clone();
+            let id = self.id();
+            let spawned = std::thread::Builder::new()
+                .name(format!("microroute-{i}"))
+                .spawn(move || {
+                    WORKER_OF.with(|w| w.set(id));
+                    smol::block_on(ex.run(async {
+                        let _ = until.recv().await;
+                    }));
+                    WORKER_OF.with(|w| w.set(0));
+                });
+            match spawned {
+                Ok(h) => workers.push(h),
+                Err(e) => {
+                    shared.stopping.store(true, Ordering::Release);
+                    shared.stop.notify(usize::MAX);
+                    drop(shutdown);
+                    for w in workers {
+                        let _ = w.join();
+                    }
+                    return Err(Error::Io(e));
+                }
+            }
+        }
+        g.ports = ports;
+        g.state = State::Running(Runtime {
+            shared,
+            executor,
+            workers,
+            shutdown,
+        });
+        Ok(())
+    }
+
+    /// The port listener `index` is bound to (useful with port 0).
+    pub fn port(&self, index: usize) -> Result<u16> {
+        let g = lock(&self.ctl);
+        if matches!(g.state, State::Idle) && g.ports.is_empty() {
+            return Err(Error::state("the server was not started"));
+        }
+        g.ports
+            .get(index)
+            .copied()
+            .ok_or_else(|| Error::invalid("no listener with that index"))
+    }
+
+    /// Starts if needed and blocks until the server is stopped.
+    pub fn run(&self) -> Result<()> {
+        if self.on_own_worker() {
+            return Err(Error::state("server_run called from a handler of the same server"));
+        }
+        let idle = matches!(lock(&self.ctl).state, State::Idle);
+        if idle {
+            self.start()?;
+        }
+        self.wait_stopped();
+        Ok(())
+    }
+
+    /// Stops gracefully. From a handler of this server it only begins the
+    /// stop and returns; elsewhere it returns once the server has stopped.
+    pub fn stop(&self, grace: Duration) -> Result<()> {
+        let mut g = lock(&self.ctl);
+        match std::mem::replace(&mut g.state, State::Stopping) {
+            State::Running(rt) => {
+                rt.shared.stopping.store(true, Ordering::Release);
+                rt.shared.stop.notify(usize::MAX);
+                let ctl = self.ctl.clone();
+                let stopper = std::thread::Builder::new()
+                    .name("microroute-stop".into())
+                    .spawn(move || finish_stop(rt, grace, ctl));
+                match stopper {
+                    Ok(h) => g.stopper = Some(h),
+                    Err(e) => {
+                        // No thread to wait on: leave the server stopping
+                        // (not accepting) rather than block a handler here.
+                        return Err(Error::Io(e));
+                    }
+                }
+            }
+            State::Stopping => {}
+            State::Idle => {
+                g.state = State::Idle;
+                return Ok(());
+            }
+        }
+        drop(g);
+        if !self.on_own_worker() {
+            self.wait_stopped();
+        }
+        Ok(())
+    }
+
+    fn wait_stopped(&self) {
+        let mut g = lock(&self.ctl);
+        while !matches!(g.state, State::Idle) {
+            g = self.ctl.changed.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+        let stopper = g.stopper.take();
+        drop(g);
+        if let Some(h) = stopper {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // From a handler this only begins the stop; the stop thread owns
+        // what it needs, so nothing here is freed under it.
+        let _ = self.stop(Duration::ZERO);
+    }
+}
+
+/// Runs on the stop thread: waits for busy connections (up to `grace`),
+/// then ends the workers and drops the executor with what is left on it.
+fn finish_stop(rt: Runtime, grace: Duration, ctl: Arc<Control>) {
+    let deadline = Instant::now() + grace;
+    loop {
+        let l = rt.shared.conn_closed.listen();
+        if rt.shared.conns.load(Ordering::Acquire) == 0 {
+            break;
+        }
+        if l.wait_deadline(deadline).is_none() {
+            break;
+        }
+    }
+    drop(rt.shutdown);
+    for w in rt.workers {
+        let _ = w.join();
+    }
+    drop(rt.executor);
+    let mut g = lock(&ctl);
+    g.state = State::Idle;
+    drop(g);
+    ctl.changed.notify_all();
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        // "[::]:80" and "0.0.0.0:80" can then both be listened on.
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+async fn accept_loop(listener: Async<TcpListener>, shared: Arc<Shared>, executor: Weak<Executor<'static>>) {
+    loop {
+        let stop = shared.stop.listen();
+        if shared.is_stopping() {
+            return;
+        }
+        let accepted = or(async { Some(listener.accept().await) }, async {
+            stop.await;
+            None
+        })
+        .await;
+        let Some(accepted) = accepted else { return };
+        let Some(ex) = executor.upgrade() else { return };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.get_ref().set_nodelay(true);
+                let open = shared.conns.fetch_add(1, Ordering::AcqRel) + 1;
+                let guard = ConnGuard(shared.clone());
+                if open > shared.cfg.max_connections {
+                    shared.log(
+                        LogLevel::Warn,
+                        format_args!("{peer} refused: {} connections open", open - 1),
+                    );
+                    ex.spawn(refuse_busy(stream, guard)).detach();
+                    continue;
+                }
+                let conn = AssertUnwindSafe(serve(stream, peer.to_string(), guard)).catch_unwind();
+                let log_shared = shared.clone();
+                ex.spawn(async move {
+                    if conn.await.is_err() {
+                        log_shared.log(LogLevel::Error, format_args!("{peer} connection task panicked (a bug)"));
+                    }
+                })
+                .detach();
+            }
+            Err(e) => {
+                shared.log(LogLevel::Error, format_args!("accept failed: {e}"));
+                // Out of descriptors or memory: back off instead of spinning.
+                Timer::after(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Answers a connection over the limit with 503 and closes it.
+async fn refuse_busy(mut stream: Async<std::net::TcpStream>, guard: ConnGuard) {
+    const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\
+Content-Type: text/plain; charset=utf-8\r\nContent-Length: 24\r\nConnection: close\r\n\r\n\
+503 Service Unavailable\n";
+    let _ = or(stream.write_all(BUSY), async {
+        Timer::after(Duration::from_secs(1)).await;
+        Ok(())
+    })
+    .await;
+    let _ = stream.close().await;
+    drop(guard);
+}

@@ -1,0 +1,98 @@
+//! State shared by the accept loops and connection tasks of a running server.
+
+use std::cell::RefCell;
+use std::ffi::CStr;
+use std::fmt::{self, Write as _};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use event_listener::Event;
+
+use crate::config::Config;
+use crate::router::Router;
+
+/// Log levels (values are part of the C ABI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum LogLevel {
+    /// The server could not do something it should (accept failed, ...).
+    Error = 1,
+    /// A client did something wrong (bad request, timeout).
+    Warn = 2,
+    /// One line per request.
+    Info = 3,
+}
+
+/// Receives log lines; called from worker threads.
+pub type LogFn = Arc<dyn Fn(LogLevel, &CStr) + Send + Sync>;
+
+pub(crate) struct Shared {
+    pub cfg: Config,
+    pub router: Arc<Router>,
+    pub log: Option<LogFn>,
+    /// Set once `server_stop` begins: accept loops end, idle connections
+    /// close, busy ones close after their current response.
+    pub stopping: AtomicBool,
+    pub stop: Event,
+    /// Open connections.
+    pub conns: AtomicUsize,
+    /// Notified when `conns` goes down.
+    pub conn_closed: Event,
+}
+
+thread_local! {
+    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+impl Shared {
+    pub(crate) fn new(cfg: Config, router: Arc<Router>, log: Option<LogFn>) -> Self {
+        Shared {
+            cfg,
+            router,
+            log,
+            stopping: AtomicBool::new(false),
+            stop: Event::new(),
+            conns: AtomicUsize::new(0),
+            conn_closed: Event::new(),
+        }
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn logs(&self) -> bool {
+        self.log.is_some()
+    }
+
+    /// Formats a line into a per-thread buffer and hands it to the log
+    /// callback, NUL-terminated. Costs nothing when no callback is set.
+    pub(crate) fn log(&self, level: LogLevel, args: fmt::Arguments<'_>) {
+        let Some(f) = &self.log else { return };
+        LINE.with(|line| {
+            let Ok(mut line) = line.try_borrow_mut() else { return };
+            line.clear();
+            let _ = line.write_fmt(args);
+            // A NUL inside (from a client's bytes) would cut the line short;
+            // replace it so the line stays whole.
+            if line.contains('\0') {
+                *line = line.replace('\0', "\\0");
+            }
+            line.push('\0');
+            if let Ok(c) = CStr::from_bytes_with_nul(line.as_bytes()) {
+                f(level, c);
+            }
+        });
+    }
+}
+
+/// Decrements the connection count when a connection task ends, also when
+/// its future is dropped at shutdown.
+pub(crate) struct ConnGuard(pub Arc<Shared>);
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.conns.fetch_sub(1, Ordering::AcqRel);
+        self.0.conn_closed.notify(usize::MAX);
+    }
+}
