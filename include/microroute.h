@@ -124,10 +124,10 @@ const char *mr_version(void);
 // Thread: any thread.
 const char *mr_strerror(int code);
 
-// Detail about the last call that failed on this thread (which argument,
-// which limit, the OS error...).
+// Detail about the last call that failed on this thread.
 //
-// Successful calls do not clear it.
+// Says which argument, which limit or which OS error. Successful calls do
+// not clear it.
 //
 // Returns: a NUL-terminated string, "" if nothing failed yet; never NULL.
 // Ownership: owned by the library; valid until the next failing call on
@@ -142,6 +142,8 @@ const char *mr_last_error(void);
 // Thread: the thread running the handler.
 const char *req_method(const mr_req *req);
 
+// The request path as received, without the query.
+//
 // The request path as received (still percent-encoded), without the query:
 // "/a%20b" for "GET /a%20b?x=1". For an absolute-form request
 // ("GET http://host/p") it is the path part ("/p").
@@ -158,6 +160,8 @@ const char *req_path(const mr_req *req);
 // Thread: the thread running the handler.
 const char *req_query(const mr_req *req);
 
+// The first value of a query parameter, decoded.
+//
 // The first value of a query parameter, percent-decoded with '+' as a
 // space ("?q=a+b%21" gives "a b!"). A parameter without '=' has the value "".
 // Names are compared after decoding, case-sensitively.
@@ -168,6 +172,8 @@ const char *req_query(const mr_req *req);
 // Thread: the thread running the handler.
 const char *req_query_param(mr_req *req, const char *name);
 
+// A route capture, percent-decoded.
+//
 // A route capture: for the pattern "/users/{id}" and the path
 // "/users/a%20b", req_param(req, "id") is "a b" (percent-decoded; '+' stays
 // '+'). A `{rest...}` capture holds the rest of the path, slashes included.
@@ -178,6 +184,8 @@ const char *req_query_param(mr_req *req, const char *name);
 // Thread: the thread running the handler.
 const char *req_param(const mr_req *req, const char *name);
 
+// The first value of a request header.
+//
 // The first value of a request header; the name is case-insensitive.
 // Use req_header_at to see repeated headers.
 //
@@ -194,6 +202,8 @@ const char *req_header(const mr_req *req, const char *name);
 // Thread: the thread running the handler.
 size_t req_header_count(const mr_req *req);
 
+// The header field at `index`, in the order received.
+//
 // The header field at `index` (0-based, in the order received). Either
 // output pointer may be NULL if not wanted; outputs are written only on
 // success.
@@ -205,6 +215,8 @@ size_t req_header_count(const mr_req *req);
 // Thread: the thread running the handler.
 int req_header_at(const mr_req *req, size_t index, const char **name, const char **value);
 
+// A cookie sent by the client.
+//
 // A cookie sent by the client (from all Cookie headers), as sent: cookies
 // are not percent-decoded (RFC 6265); surrounding double quotes are removed.
 //
@@ -214,6 +226,8 @@ int req_header_at(const mr_req *req, size_t index, const char **name, const char
 // Thread: the thread running the handler.
 const char *req_cookie(mr_req *req, const char *name);
 
+// The whole request body, buffered by the library.
+//
 // The whole request body, read now if it was not yet (Content-Length or
 // chunked). For a client that sent `Expect: 100-continue`, this is when
 // `100 Continue` is sent. The body is followed by a NUL byte that `*len`
@@ -233,6 +247,8 @@ const char *req_cookie(mr_req *req, const char *name);
 // arrives (at most the body timeout between two reads).
 const uint8_t *req_body(mr_req *req, size_t *len);
 
+// A field of an urlencoded form body.
+//
 // A field of an `application/x-www-form-urlencoded` body, percent-decoded
 // with '+' as a space; the first value if repeated. Reads the body like
 // req_body if needed.
@@ -250,6 +266,8 @@ const char *req_form_value(mr_req *req, const char *name);
 // Thread: the thread running the handler.
 const char *req_remote_addr(const mr_req *req);
 
+// The request's host.
+//
 // The request's host: the authority of an absolute-form target
 // ("GET http://x/y" gives "x"), else the Host header, as sent
 // ("example.com:8080").
@@ -260,6 +278,8 @@ const char *req_remote_addr(const mr_req *req);
 // Thread: the thread running the handler.
 const char *req_host(const mr_req *req);
 
+// The request's HTTP version: 10 or 11.
+//
 // The request's HTTP version: 10 for HTTP/1.0, 11 for HTTP/1.1 (later 1.x
 // minor versions are treated as 1.1).
 //
@@ -298,6 +318,8 @@ int resp_status(const mr_resp *resp);
 // Thread: the thread running the handler.
 int resp_set_header(mr_resp *resp, const char *name, const char *value);
 
+// Adds a response header, keeping earlier values of that name.
+//
 // Adds a response header, keeping earlier values of that name (for headers
 // that may repeat, such as `Link` or `Vary`). Validated as resp_set_header.
 //
@@ -307,6 +329,8 @@ int resp_set_header(mr_resp *resp, const char *name, const char *value);
 // Thread: the thread running the handler.
 int resp_add_header(mr_resp *resp, const char *name, const char *value);
 
+// Removes every response header of that name.
+//
 // Removes every response header of that name (case-insensitive). Removing
 // a header that is not there is not an error.
 //
@@ -316,6 +340,8 @@ int resp_add_header(mr_resp *resp, const char *name, const char *value);
 // Thread: the thread running the handler.
 int resp_remove_header(mr_resp *resp, const char *name);
 
+// The first value of a header set on the response so far.
+//
 // The first value of a header set on the response so far (case-insensitive
 // name), including `Content-Type` and `Set-Cookie` set by other calls.
 //
@@ -325,6 +351,8 @@ int resp_remove_header(mr_resp *resp, const char *name);
 // Thread: the thread running the handler.
 const char *resp_header(const mr_resp *resp, const char *name);
 
+// Sets the Content-Type (the seed's mime_Type).
+//
 // Sets the Content-Type (the seed's mime_Type). Without it, a body sent
 // with resp_send or resp_send_header goes out as "text/html"; the
 // buffered-body setters set their own type (call this after them to
@@ -336,6 +364,8 @@ const char *resp_header(const mr_resp *resp, const char *name);
 // Thread: the thread running the handler.
 int resp_set_mime_type(mr_resp *resp, const char *mime);
 
+// Sets a cookie with safe defaults.
+//
 // Sets a cookie with safe defaults: `name=value; Path=/; HttpOnly;
 // SameSite=Lax`. A cookie of the same name set earlier on this response is
 // replaced.
@@ -368,6 +398,8 @@ int resp_set_cookie_ex(mr_resp *resp,
                        const char *domain,
                        unsigned int flags);
 
+// Expires a cookie in the client.
+//
 // Expires a cookie in the client (`name=; Max-Age=0; Expires=<1970>;
 // Path=/`). Use resp_set_cookie_ex with max_age 0 for another path.
 //
@@ -377,6 +409,8 @@ int resp_set_cookie_ex(mr_resp *resp,
 // Thread: the thread running the handler.
 int resp_delete_cookie(mr_resp *resp, const char *name);
 
+// Sets a text body (text/plain; charset=utf-8).
+//
 // Sets a text body, `Content-Type: text/plain; charset=utf-8`, replacing
 // any earlier body.
 //
@@ -386,6 +420,8 @@ int resp_delete_cookie(mr_resp *resp, const char *name);
 // Thread: the thread running the handler.
 int resp_set_text(mr_resp *resp, const char *text);
 
+// Sets an HTML body (text/html; charset=utf-8).
+//
 // Sets an HTML body, `Content-Type: text/html; charset=utf-8`, replacing
 // any earlier body.
 //
@@ -395,6 +431,8 @@ int resp_set_text(mr_resp *resp, const char *text);
 // Thread: the thread running the handler.
 int resp_set_html(mr_resp *resp, const char *html);
 
+// Sets a binary body (application/octet-stream).
+//
 // Sets a binary body, `Content-Type: application/octet-stream`, replacing
 // any earlier body. `data` may be NULL when `len` is 0.
 //
@@ -405,6 +443,8 @@ int resp_set_html(mr_resp *resp, const char *html);
 // Thread: the thread running the handler.
 int resp_set_content(mr_resp *resp, const void *data, size_t len);
 
+// Sets a JSON body (application/json), validated.
+//
 // Sets a JSON body, `Content-Type: application/json`, replacing any earlier
 // body. The text is checked to be valid JSON and sent as given.
 //
@@ -415,6 +455,8 @@ int resp_set_content(mr_resp *resp, const void *data, size_t len);
 // Thread: the thread running the handler.
 int resp_set_json(mr_resp *resp, const char *json);
 
+// Sends the status line and headers now (seed: send_header).
+//
 // Sends the status line and headers now (seed: send_header), with an
 // optional custom reason phrase and the first body bytes.
 //
@@ -435,6 +477,8 @@ int resp_set_json(mr_resp *resp, const char *json);
 // (at most the write timeout without progress).
 int resp_send_header(mr_resp *resp, const char *reason, const void *content, size_t len);
 
+// Sends body bytes (seed: send).
+//
 // Sends body bytes (seed: send), sending the head first if needed. Call it
 // repeatedly to stream. Framing as for resp_send_header. Small pieces are
 // buffered (up to 16 KiB) and written when the buffer fills, on
@@ -456,6 +500,8 @@ int resp_send(mr_resp *resp, const void *data, size_t len);
 // Thread: the thread running the handler; may block as resp_send.
 int resp_send_str(mr_resp *resp, const char *text);
 
+// Writes what resp_send has buffered to the client now.
+//
 // Writes what resp_send has buffered to the client now. Does nothing before
 // the head is sent.
 //
@@ -465,6 +511,8 @@ int resp_send_str(mr_resp *resp, const char *text);
 // Thread: the thread running the handler; may block as resp_send.
 int resp_flush(mr_resp *resp);
 
+// Makes the response a redirect (seed: redirect).
+//
 // Makes the response a redirect to `location` (seed: redirect) with `code`
 // 301, 302, 303, 307 or 308 (0 means 302). The body is cleared and later
 // body calls fail with MR_ESTATE; headers and cookies may still be set.
@@ -499,6 +547,8 @@ int resp_redirect(mr_resp *resp, const char *location, int code);
 // Thread: the thread running the handler; may block as resp_send.
 int resp_abort(mr_resp *resp, int code, const char *content, const char *reason);
 
+// Closes the connection now (seed: close).
+//
 // Closes the connection now (seed: close). What was already sent stays
 // sent; a buffered response is not sent. Later sends fail with MR_ECLOSED.
 //
@@ -508,6 +558,8 @@ int resp_abort(mr_resp *resp, int code, const char *content, const char *reason)
 // Thread: the thread running the handler.
 int resp_close(mr_resp *resp);
 
+// The client socket's file descriptor (seed: client).
+//
 // The client socket's file descriptor (seed: client), for socket options
 // or inspection. Do not read, write or close it: the library still owns
 // the connection and will use it after the handler returns.
@@ -638,6 +690,8 @@ int server_set_timeouts(mr_server *srv,
                         unsigned int idle_ms,
                         unsigned int write_ms);
 
+// Sets the request-body read timeout.
+//
 // Sets how long the client may send no request-body bytes while a handler
 // reads the body (default 10000 ms). Expiry answers 408 and closes.
 //
@@ -687,6 +741,8 @@ int server_start(mr_server *srv);
 // Thread: any thread.
 int server_port(const mr_server *srv, size_t listener_index);
 
+// Starts the server if needed and blocks until it is stopped.
+//
 // Starts the server if needed, then blocks until it is stopped (by
 // server_stop from a handler or another thread).
 //

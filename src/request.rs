@@ -66,6 +66,17 @@ impl Strings {
         &self.buf[span.range()]
     }
 
+    /// Decodes `a=1&b=2` (query strings and urlencoded forms: `%XX` and `+`)
+    /// into name/value pairs, once.
+    fn build_form(&mut self, src: &[u8]) {
+        for (n, v) in form_pairs(src) {
+            let n = self.push_decoded(n, true);
+            let v = self.push_decoded(v, true);
+            self.pairs.push((n, v));
+        }
+        self.built = true;
+    }
+
     /// The string as C sees it: up to the first NUL (a decoded `%00` ends it).
     fn cstr(&self, span: Span) -> &CStr {
         let r = span.range();
@@ -277,13 +288,7 @@ impl Request {
     /// First value of a query parameter, percent- and `+`-decoded.
     pub fn query_param(&mut self, name: &[u8]) -> Option<&CStr> {
         if !self.query_vals.built {
-            let query = &self.head.buf[self.query.range()];
-            for (n, v) in form_pairs(query) {
-                let n = self.query_vals.push_decoded(n, true);
-                let v = self.query_vals.push_decoded(v, true);
-                self.query_vals.pairs.push((n, v));
-            }
-            self.query_vals.built = true;
+            self.query_vals.build_form(&self.head.buf[self.query.range()]);
         }
         self.query_vals.find(name, false)
     }
@@ -330,13 +335,8 @@ impl Request {
     /// Looks a form field up in the already loaded body.
     pub(crate) fn form_value(&mut self, name: &[u8]) -> Option<&CStr> {
         if !self.form.built {
-            let body = self.body.get(..self.body.len().saturating_sub(1)).unwrap_or_default();
-            for (n, v) in form_pairs(body) {
-                let n = self.form.push_decoded(n, true);
-                let v = self.form.push_decoded(v, true);
-                self.form.pairs.push((n, v));
-            }
-            self.form.built = true;
+            self.form
+                .build_form(self.body.get(..self.body.len().saturating_sub(1)).unwrap_or_default());
         }
         self.form.find(name, false)
     }

@@ -36,10 +36,10 @@ pub extern "C" fn mr_strerror(code: c_int) -> *const c_char {
     guard(c"".as_ptr(), || strerror(code).as_ptr())
 }
 
-/// Detail about the last call that failed on this thread (which argument,
-/// which limit, the OS error...).
+/// Detail about the last call that failed on this thread.
 ///
-/// Successful calls do not clear it.
+/// Says which argument, which limit or which OS error. Successful calls do
+/// not clear it.
 ///
 /// Returns: a NUL-terminated string, "" if nothing failed yet; never NULL.
 /// Ownership: owned by the library; valid until the next failing call on

@@ -28,6 +28,8 @@ pub extern "C" fn req_method(req: *const mr_req) -> *const c_char {
     })
 }
 
+/// The request path as received, without the query.
+///
 /// The request path as received (still percent-encoded), without the query:
 /// "/a%20b" for "GET /a%20b?x=1". For an absolute-form request
 /// ("GET http://host/p") it is the path part ("/p").
@@ -56,6 +58,8 @@ pub extern "C" fn req_query(req: *const mr_req) -> *const c_char {
     })
 }
 
+/// The first value of a query parameter, decoded.
+///
 /// The first value of a query parameter, percent-decoded with '+' as a
 /// space ("?q=a+b%21" gives "a b!"). A parameter without '=' has the value "".
 /// Names are compared after decoding, case-sensitively.
@@ -75,6 +79,8 @@ pub extern "C" fn req_query_param(req: *mut mr_req, name: *const c_char) -> *con
     })
 }
 
+/// A route capture, percent-decoded.
+///
 /// A route capture: for the pattern "/users/{id}" and the path
 /// "/users/a%20b", req_param(req, "id") is "a b" (percent-decoded; '+' stays
 /// '+'). A `{rest...}` capture holds the rest of the path, slashes included.
@@ -94,6 +100,8 @@ pub extern "C" fn req_param(req: *const mr_req, name: *const c_char) -> *const c
     })
 }
 
+/// The first value of a request header.
+///
 /// The first value of a request header; the name is case-insensitive.
 /// Use req_header_at to see repeated headers.
 ///
@@ -128,6 +136,8 @@ pub extern "C" fn req_header_count(req: *const mr_req) -> usize {
     })
 }
 
+/// The header field at `index`, in the order received.
+///
 /// The header field at `index` (0-based, in the order received). Either
 /// output pointer may be NULL if not wanted; outputs are written only on
 /// success.
@@ -164,6 +174,8 @@ pub extern "C" fn req_header_at(
     })
 }
 
+/// A cookie sent by the client.
+///
 /// A cookie sent by the client (from all Cookie headers), as sent: cookies
 /// are not percent-decoded (RFC 6265); surrounding double quotes are removed.
 ///
@@ -182,6 +194,8 @@ pub extern "C" fn req_cookie(req: *mut mr_req, name: *const c_char) -> *const c_
     })
 }
 
+/// The whole request body, buffered by the library.
+///
 /// The whole request body, read now if it was not yet (Content-Length or
 /// chunked). For a client that sent `Expect: 100-continue`, this is when
 /// `100 Continue` is sent. The body is followed by a NUL byte that `*len`
@@ -222,6 +236,8 @@ pub extern "C" fn req_body(req: *mut mr_req, len: *mut usize) -> *const u8 {
     })
 }
 
+/// A field of an urlencoded form body.
+///
 /// A field of an `application/x-www-form-urlencoded` body, percent-decoded
 /// with '+' as a space; the first value if repeated. Reads the body like
 /// req_body if needed.
@@ -260,6 +276,8 @@ pub extern "C" fn req_remote_addr(req: *const mr_req) -> *const c_char {
     })
 }
 
+/// The request's host.
+///
 /// The request's host: the authority of an absolute-form target
 /// ("GET http://x/y" gives "x"), else the Host header, as sent
 /// ("example.com:8080").
@@ -276,6 +294,8 @@ pub extern "C" fn req_host(req: *const mr_req) -> *const c_char {
     })
 }
 
+/// The request's HTTP version: 10 or 11.
+///
 /// The request's HTTP version: 10 for HTTP/1.0, 11 for HTTP/1.1 (later 1.x
 /// minor versions are treated as 1.1).
 ///

@@ -90,6 +90,8 @@ pub extern "C" fn resp_set_header(resp: *mut mr_resp, name: *const c_char, value
     })
 }
 
+/// Adds a response header, keeping earlier values of that name.
+///
 /// Adds a response header, keeping earlier values of that name (for headers
 /// that may repeat, such as `Link` or `Vary`). Validated as resp_set_header.
 ///
@@ -105,6 +107,8 @@ pub extern "C" fn resp_add_header(resp: *mut mr_resp, name: *const c_char, value
     })
 }
 
+/// Removes every response header of that name.
+///
 /// Removes every response header of that name (case-insensitive). Removing
 /// a header that is not there is not an error.
 ///
@@ -117,6 +121,8 @@ pub extern "C" fn resp_remove_header(resp: *mut mr_resp, name: *const c_char) ->
     with_resp_str(resp, name, "name", |ex, n| ex.response_mut().remove_header(n))
 }
 
+/// The first value of a header set on the response so far.
+///
 /// The first value of a header set on the response so far (case-insensitive
 /// name), including `Content-Type` and `Set-Cookie` set by other calls.
 ///
@@ -138,6 +144,8 @@ pub extern "C" fn resp_header(resp: *const mr_resp, name: *const c_char) -> *con
     })
 }
 
+/// Sets the Content-Type (the seed's mime_Type).
+///
 /// Sets the Content-Type (the seed's mime_Type). Without it, a body sent
 /// with resp_send or resp_send_header goes out as "text/html"; the
 /// buffered-body setters set their own type (call this after them to
@@ -152,6 +160,8 @@ pub extern "C" fn resp_set_mime_type(resp: *mut mr_resp, mime: *const c_char) ->
     with_resp_str(resp, mime, "mime", |ex, m| ex.response_mut().set_mime_type(m))
 }
 
+/// Sets a cookie with safe defaults.
+///
 /// Sets a cookie with safe defaults: `name=value; Path=/; HttpOnly;
 /// SameSite=Lax`. A cookie of the same name set earlier on this response is
 /// replaced.
@@ -216,6 +226,8 @@ pub extern "C" fn resp_set_cookie_ex(
     })
 }
 
+/// Expires a cookie in the client.
+///
 /// Expires a cookie in the client (`name=; Max-Age=0; Expires=<1970>;
 /// Path=/`). Use resp_set_cookie_ex with max_age 0 for another path.
 ///
@@ -228,6 +240,8 @@ pub extern "C" fn resp_delete_cookie(resp: *mut mr_resp, name: *const c_char) ->
     with_resp_str(resp, name, "name", |ex, n| ex.response_mut().delete_cookie(n))
 }
 
+/// Sets a text body (text/plain; charset=utf-8).
+///
 /// Sets a text body, `Content-Type: text/plain; charset=utf-8`, replacing
 /// any earlier body.
 ///
@@ -240,6 +254,8 @@ pub extern "C" fn resp_set_text(resp: *mut mr_resp, text: *const c_char) -> c_in
     with_resp_str(resp, text, "text", |ex, t| ex.response_mut().set_text(t))
 }
 
+/// Sets an HTML body (text/html; charset=utf-8).
+///
 /// Sets an HTML body, `Content-Type: text/html; charset=utf-8`, replacing
 /// any earlier body.
 ///
@@ -252,6 +268,8 @@ pub extern "C" fn resp_set_html(resp: *mut mr_resp, html: *const c_char) -> c_in
     with_resp_str(resp, html, "html", |ex, h| ex.response_mut().set_html(h))
 }
 
+/// Sets a binary body (application/octet-stream).
+///
 /// Sets a binary body, `Content-Type: application/octet-stream`, replacing
 /// any earlier body. `data` may be NULL when `len` is 0.
 ///
@@ -268,6 +286,8 @@ pub extern "C" fn resp_set_content(resp: *mut mr_resp, data: *const c_void, len:
     })
 }
 
+/// Sets a JSON body (application/json), validated.
+///
 /// Sets a JSON body, `Content-Type: application/json`, replacing any earlier
 /// body. The text is checked to be valid JSON and sent as given.
 ///
@@ -281,6 +301,8 @@ pub extern "C" fn resp_set_json(resp: *mut mr_resp, json: *const c_char) -> c_in
     with_resp_str(resp, json, "json", |ex, j| ex.response_mut().set_json(j))
 }
 
+/// Sends the status line and headers now (seed: send_header).
+///
 /// Sends the status line and headers now (seed: send_header), with an
 /// optional custom reason phrase and the first body bytes.
 ///
@@ -314,6 +336,8 @@ pub extern "C" fn resp_send_header(
     })
 }
 
+/// Sends body bytes (seed: send).
+///
 /// Sends body bytes (seed: send), sending the head first if needed. Call it
 /// repeatedly to stream. Framing as for resp_send_header. Small pieces are
 /// buffered (up to 16 KiB) and written when the buffer fills, on
@@ -351,6 +375,8 @@ pub extern "C" fn resp_send_str(resp: *mut mr_resp, text: *const c_char) -> c_in
     })
 }
 
+/// Writes what resp_send has buffered to the client now.
+///
 /// Writes what resp_send has buffered to the client now. Does nothing before
 /// the head is sent.
 ///
@@ -363,6 +389,8 @@ pub extern "C" fn resp_flush(resp: *mut mr_resp) -> c_int {
     with_resp(resp, |ex| status(ex.flush()))
 }
 
+/// Makes the response a redirect (seed: redirect).
+///
 /// Makes the response a redirect to `location` (seed: redirect) with `code`
 /// 301, 302, 303, 307 or 308 (0 means 302). The body is cleared and later
 /// body calls fail with MR_ESTATE; headers and cookies may still be set.
@@ -408,6 +436,8 @@ pub extern "C" fn resp_abort(resp: *mut mr_resp, code: c_int, content: *const c_
     })
 }
 
+/// Closes the connection now (seed: close).
+///
 /// Closes the connection now (seed: close). What was already sent stays
 /// sent; a buffered response is not sent. Later sends fail with MR_ECLOSED.
 ///
@@ -420,6 +450,8 @@ pub extern "C" fn resp_close(resp: *mut mr_resp) -> c_int {
     with_resp(resp, |ex| status(ex.close()))
 }
 
+/// The client socket's file descriptor (seed: client).
+///
 /// The client socket's file descriptor (seed: client), for socket options
 /// or inspection. Do not read, write or close it: the library still owns
 /// the connection and will use it after the handler returns.

@@ -322,6 +322,8 @@ pub extern "C" fn server_set_timeouts(
     })
 }
 
+/// Sets the request-body read timeout.
+///
 /// Sets how long the client may send no request-body bytes while a handler
 /// reads the body (default 10000 ms). Expiry answers 408 and closes.
 ///
@@ -406,6 +408,8 @@ pub extern "C" fn server_port(srv: *const mr_server, listener_index: usize) -> c
     })
 }
 
+/// Starts the server if needed and blocks until it is stopped.
+///
 /// Starts the server if needed, then blocks until it is stopped (by
 /// server_stop from a handler or another thread).
 ///
