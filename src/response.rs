@@ -585,6 +585,7 @@ impl Response {
         if self.phase == Phase::Streaming {
             return Err(Error::state("the response head was already sent"));
         }
+        self.check_declared(content)?;
         self.commit(sink, reason);
         self.write_body(sink, content)?;
         let r = sink.flush(0);
@@ -596,6 +597,7 @@ impl Response {
     /// pushes them out earlier.
     pub(crate) fn send(&mut self, sink: &mut dyn Sink, data: &[u8]) -> Result<()> {
         self.check_can_send()?;
+        self.check_declared(data)?;
         if self.phase == Phase::Open {
             self.commit(sink, None);
         }
@@ -616,14 +618,20 @@ impl Response {
         }
     }
 
+    /// Refuses bytes past a declared `Content-Length`, before anything
+    /// (not even the head) goes out.
+    fn check_declared(&self, data: &[u8]) -> Result<()> {
+        match self.declared_len {
+            Some(n) if !self.no_body() && self.body_sent.saturating_add(data.len() as u64) > n => {
+                Err(Error::invalid("more body bytes than the Content-Length set"))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn write_body(&mut self, sink: &mut dyn Sink, data: &[u8]) -> Result<()> {
         if data.is_empty() || self.no_body() {
             return Ok(());
-        }
-        if let OutFraming::Length(n) = self.framing {
-            if self.body_sent.saturating_add(data.len() as u64) > n {
-                return Err(Error::invalid("more body bytes than the Content-Length set"));
-            }
         }
         let chunked = self.framing == OutFraming::Chunked;
         if chunked {
@@ -666,11 +674,11 @@ impl Response {
                 self.status = code;
                 self.reason = reason.map(str::to_owned);
                 self.redirected = false;
-                self.remove_fields(b"content-type");
                 self.body.clear();
                 match content {
                     Some(c) => self.body.extend_from_slice(c),
                     None => {
+                        self.remove_fields(b"content-type");
                         self.push_field(b"Content-Type", b"text/plain; charset=utf-8");
                         default_page(&mut self.body, code, reason);
                     }
