@@ -353,7 +353,7 @@ const char *resp_header(const mr_resp *resp, const char *name);
 
 // Sets the Content-Type (the seed's mime_Type).
 //
-// Sets the Content-Type (the seed's mime_Type). Without it, a body sent
+// Without it, a body sent
 // with resp_send or resp_send_header goes out as "text/html"; the
 // buffered-body setters set their own type (call this after them to
 // override).
@@ -502,7 +502,7 @@ int resp_send_str(mr_resp *resp, const char *text);
 
 // Writes what resp_send has buffered to the client now.
 //
-// Writes what resp_send has buffered to the client now. Does nothing before
+// Does nothing before
 // the head is sent.
 //
 // Returns: MR_OK; MR_EINVAL if `resp` is NULL; MR_ETIMEDOUT or MR_ECLOSED
@@ -549,7 +549,7 @@ int resp_abort(mr_resp *resp, int code, const char *content, const char *reason)
 
 // Closes the connection now (seed: close).
 //
-// Closes the connection now (seed: close). What was already sent stays
+// What was already sent stays
 // sent; a buffered response is not sent. Later sends fail with MR_ECLOSED.
 //
 // Returns: MR_OK; MR_EINVAL if `resp` is NULL; MR_ECLOSED if it was
@@ -597,8 +597,11 @@ int server_listen(mr_server *srv, const char *addr);
 
 // Registers a handler for a method and a path pattern.
 //
-// `method` is a method name ("GET", "POST", or any token; case-sensitive),
-// or "*" / NULL for any method. `pattern` starts with '/' and is made of
+// `method` is a method name ("GET", "POST", or any token such as
+// "PROPFIND"; case-sensitive), or "*" / NULL for any method the server
+// knows: the standard ones (GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH,
+// TRACE) and every method some route names. Other methods are answered 501
+// before routing (RFC 9110 §9.1), and "get" is not GET. `pattern` starts with '/' and is made of
 // literal segments, `{name}` (one segment) and `{name...}` (the rest of
 // the path, last only): "/users/{id}", "/files/{path...}". Literal beats
 // {param} beats {rest...} whatever the registration order. A path that

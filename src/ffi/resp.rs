@@ -146,7 +146,7 @@ pub extern "C" fn resp_header(resp: *const mr_resp, name: *const c_char) -> *con
 
 /// Sets the Content-Type (the seed's mime_Type).
 ///
-/// Sets the Content-Type (the seed's mime_Type). Without it, a body sent
+/// Without it, a body sent
 /// with resp_send or resp_send_header goes out as "text/html"; the
 /// buffered-body setters set their own type (call this after them to
 /// override).
@@ -377,7 +377,7 @@ pub extern "C" fn resp_send_str(resp: *mut mr_resp, text: *const c_char) -> c_in
 
 /// Writes what resp_send has buffered to the client now.
 ///
-/// Writes what resp_send has buffered to the client now. Does nothing before
+/// Does nothing before
 /// the head is sent.
 ///
 /// Returns: MR_OK; MR_EINVAL if `resp` is NULL; MR_ETIMEDOUT or MR_ECLOSED
@@ -438,7 +438,7 @@ pub extern "C" fn resp_abort(resp: *mut mr_resp, code: c_int, content: *const c_
 
 /// Closes the connection now (seed: close).
 ///
-/// Closes the connection now (seed: close). What was already sent stays
+/// What was already sent stays
 /// sent; a buffered response is not sent. Later sends fail with MR_ECLOSED.
 ///
 /// Returns: MR_OK; MR_EINVAL if `resp` is NULL; MR_ECLOSED if it was

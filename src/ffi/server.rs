@@ -130,8 +130,11 @@ pub extern "C" fn server_listen(srv: *mut mr_server, addr: *const c_char) -> c_i
 
 /// Registers a handler for a method and a path pattern.
 ///
-/// `method` is a method name ("GET", "POST", or any token; case-sensitive),
-/// or "*" / NULL for any method. `pattern` starts with '/' and is made of
+/// `method` is a method name ("GET", "POST", or any token such as
+/// "PROPFIND"; case-sensitive), or "*" / NULL for any method the server
+/// knows: the standard ones (GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH,
+/// TRACE) and every method some route names. Other methods are answered 501
+/// before routing (RFC 9110 §9.1), and "get" is not GET. `pattern` starts with '/' and is made of
 /// literal segments, `{name}` (one segment) and `{name...}` (the rest of
 /// the path, last only): "/users/{id}", "/files/{path...}". Literal beats
 /// {param} beats {rest...} whatever the registration order. A path that

@@ -151,7 +151,7 @@ impl Conn<'_> {
                 }
                 scanned = data.len();
                 if data.len() >= cfg.max_header_bytes {
-                    return Err(Stop::Reply(too_long(data)));
+                    return Err(Stop::Reply(too_long(data, cfg.max_header_bytes)));
                 }
             }
             if self.flush().await.is_err() {

@@ -101,7 +101,7 @@ pub(crate) fn parse_head(
         Err(_) => return Err(err(400, "malformed request head")),
     };
     if skip + len > lim.max_header_bytes {
-        return Err(too_long(buf));
+        return Err(too_long(buf, lim.max_header_bytes.saturating_sub(skip)));
     }
     // httparse accepts bare LF line endings; RFC 9112 §2.2 lets us refuse them
     // and CASES row 45 recommends it.
@@ -112,12 +112,17 @@ pub(crate) fn parse_head(
     Ok(Some(skip + len))
 }
 
-/// The head exceeded the byte limit: 414 when the request line alone does.
-pub(crate) fn too_long(buf: &[u8]) -> HeadError {
-    match buf.iter().position(|&b| b == b'\n') {
-        None if !buf.contains(&b' ') => err(400, "request line too long"),
-        None => err(414, "request target too long"),
-        Some(_) => err(431, "request header fields too large"),
+/// The head exceeded `limit` bytes: 414 when the request line alone does
+/// (400 when that line has no space yet: a runaway method), else 431. The
+/// answer depends only on the bytes, not on how they arrived.
+pub(crate) fn too_long(buf: &[u8], limit: usize) -> HeadError {
+    let line_end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+    if line_end < limit {
+        err(431, "request header fields too large")
+    } else if !buf[..line_end].contains(&b' ') {
+        err(400, "request line too long")
+    } else {
+        err(414, "request target too long")
     }
 }
 
@@ -664,7 +669,12 @@ mod tests {
         v.extend(std::iter::repeat_n(b'a', 20000));
         v.extend_from_slice(b"\r\n\r\n");
         assert_eq!(status(&v), 431);
-        assert_eq!(too_long(b"GET /aaaaaaaa").status, 414);
-        assert_eq!(too_long(b"GETGETGETGET").status, 400);
+        assert_eq!(too_long(b"GET /aaaaaaaa", 8).status, 414);
+        assert_eq!(too_long(b"GET /aaaaaaaa HTTP/1.1\r\nHost: a\r\n\r\n", 8).status, 414);
+        assert_eq!(
+            too_long(b"GET /a HTTP/1.1\r\nHost: aaaaaaaaaaaaaa\r\n\r\n", 24).status,
+            431
+        );
+        assert_eq!(too_long(b"GETGETGETGET", 8).status, 400);
     }
 }

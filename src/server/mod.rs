@@ -126,6 +126,12 @@ impl Server {
     pub fn listen(&self, addr: &str) -> Result<()> {
         let parsed = match addr.parse::<SocketAddr>() {
             Ok(a) => a,
+            // "::1:80" is ambiguous: IPv6 addresses go in brackets.
+            Err(_) if addr.matches(':').count() > 1 => {
+                return Err(Error::invalid(format!(
+                    "not an address: {addr:?} (write IPv6 as \"[::1]:port\")"
+                )));
+            }
             Err(_) => addr
                 .to_socket_addrs()
                 .ok()
