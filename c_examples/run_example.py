@@ -1,0 +1,381 @@
+#!/usr/bin/env python3
+"""Runs a C example the way ctest does: start it on a free port, send it a
+fixed list of requests, check every answer byte for byte, check it exits 0.
+
+    run_example.py hello path/to/hello
+    run_example.py demo path/to/demo
+    run_example.py demo valgrind --error-exitcode=99 path/to/demo
+
+Everything after the example's name is the command to run (the example,
+possibly under a wrapper such as valgrind); `--port 0 --requests N` is
+appended to it.
+
+The example is started as `EXE --port 0 --requests N` (N = the number of
+requests below); it prints "listening on 127.0.0.1:PORT", serves exactly N
+requests and must then exit with status 0 by itself. Only 127.0.0.1 is used.
+Every wait is bounded; on failure the example's stderr is shown.
+"""
+
+import argparse
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+IO_TIMEOUT = 10.0
+
+
+class Reply:
+    def __init__(self):
+        self.status_line = None   # "HTTP/1.1 200 OK"
+        self.headers = []         # [(name, value)] in order, Date included
+        self.body = b""           # decoded (chunks joined)
+        self.chunked = False
+        self.closed = False       # the server closed the connection after it
+        self.local_port = None    # our side of the connection
+
+
+def exchange(port, raw, head=False, want_closed=False):
+    """Sends one raw request on a new connection and reads one response.
+    Returns a Reply, or None if the server closed without answering."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
+    sock.settimeout(IO_TIMEOUT)
+    reply = Reply()
+    reply.local_port = sock.getsockname()[1]
+    buf = b""
+    eof = False
+
+    def fill():
+        nonlocal buf, eof
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            eof = True
+        buf += data
+        return bool(data)
+
+    try:
+        sock.sendall(raw)
+        while b"\r\n\r\n" not in buf:
+            if not fill():
+                if buf:
+                    raise AssertionError("connection closed inside the head: %r" % buf)
+                return None
+        head_bytes, buf = buf.split(b"\r\n\r\n", 1)
+        lines = head_bytes.decode("latin-1").split("\r\n")
+        reply.status_line = lines[0]
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            reply.headers.append((name, value.strip(" \t")))
+        hdr = {n.lower(): v for n, v in reversed(reply.headers)}
+        code = int(reply.status_line.split(" ")[1])
+        if head or code in (204, 304) or 100 <= code < 200:
+            pass
+        elif hdr.get("transfer-encoding", "").lower() == "chunked":
+            reply.chunked = True
+            body = b""
+            while True:
+                while b"\r\n" not in buf:
+                    if not fill():
+                        raise AssertionError("connection closed inside a chunk size")
+                size_line, buf = buf.split(b"\r\n", 1)
+                size = int(size_line.split(b";")[0], 16)
+                if size == 0:
+                    while not buf.startswith(b"\r\n") and b"\r\n\r\n" not in buf:
+                        if not fill():
+                            raise AssertionError("connection closed inside the trailer")
+                    buf = buf[2:] if buf.startswith(b"\r\n") else buf.split(b"\r\n\r\n", 1)[1]
+                    break
+                while len(buf) < size + 2:
+                    if not fill():
+                        raise AssertionError("connection closed inside a chunk")
+                if buf[size:size + 2] != b"\r\n":
+                    raise AssertionError("chunk not followed by CRLF")
+                body += buf[:size]
+                buf = buf[size + 2:]
+            reply.body = body
+        elif "content-length" in hdr:
+            n = int(hdr["content-length"])
+            while len(buf) < n:
+                if not fill():
+                    raise AssertionError("connection closed inside the body")
+            reply.body, buf = buf[:n], buf[n:]
+        else:
+            while fill():
+                pass
+            reply.body, buf = buf, b""
+        if buf:
+            raise AssertionError("extra bytes after the response: %r" % buf)
+        # Did the server close the connection after this response?
+        if not eof and want_closed:
+            sock.settimeout(0.5)
+            try:
+                reply.closed = sock.recv(1) == b""
+            except socket.timeout:
+                reply.closed = False
+            except ConnectionResetError:
+                reply.closed = True
+        elif eof:
+            reply.closed = True
+        return reply
+    finally:
+        sock.close()
+
+
+def request(method, path, headers=(), body=None, version="HTTP/1.1"):
+    lines = ["%s %s %s" % (method, path, version), "Host: t"]
+    lines += ["%s: %s" % h for h in headers]
+    if body is not None and not any(h[0].lower() == "transfer-encoding" for h in headers):
+        lines.append("Content-Length: %d" % len(body))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+
+
+class Case:
+    """One request and the exact answer expected. `headers` lists every
+    header field but Date, in order. `body` is bytes, or a function that
+    checks the Reply and returns an error text or None. `closed`: the
+    server must close the connection after the response (None: either)."""
+
+    def __init__(self, name, raw, status_line=None, headers=None, body=b"", head=False,
+                 closed=None, no_response=False):
+        self.name, self.raw, self.head = name, raw, head
+        self.status_line, self.headers, self.body = status_line, headers, body
+        self.closed, self.no_response = closed, no_response
+
+
+def check(case, port):
+    reply = exchange(port, case.raw, head=case.head, want_closed=case.closed is not None)
+    errors = []
+    if case.no_response:
+        if reply is not None:
+            errors.append("expected the connection closed without a response, got %r"
+                          % reply.status_line)
+        return errors
+    if reply is None:
+        return ["no response (connection closed)"]
+    if reply.status_line != case.status_line:
+        errors.append("status line %r, expected %r" % (reply.status_line, case.status_line))
+    dates = [v for n, v in reply.headers if n.lower() == "date"]
+    if len(dates) != 1 or not re.fullmatch(r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT", dates[0]):
+        errors.append("expected one Date header in IMF-fixdate form, got %r" % dates)
+    others = [(n, v) for n, v in reply.headers if n.lower() != "date"]
+    if case.headers is not None and others != case.headers:
+        errors.append("headers\n      got %r\n expected %r" % (others, case.headers))
+    if callable(case.body):
+        err = case.body(reply)
+        if err:
+            errors.append(err)
+    elif reply.body != case.body:
+        errors.append("body %r, expected %r" % (reply.body, case.body))
+    if case.closed is not None and reply.closed != case.closed:
+        errors.append("connection %s after the response, expected %s"
+                      % ("closed" if reply.closed else "open", "closed" if case.closed else "open"))
+    return errors
+
+
+TEXT = "text/plain; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+
+
+def hello_cases():
+    return [
+        Case("GET /", request("GET", "/"), "HTTP/1.1 200 OK",
+             [("Content-Type", TEXT), ("Content-Length", "5")], b"hello", closed=False),
+        Case("HEAD /", request("HEAD", "/"), "HTTP/1.1 200 OK",
+             [("Content-Type", TEXT), ("Content-Length", "5")], b"", head=True),
+        Case("GET /nope", request("GET", "/nope"), "HTTP/1.1 404 Not Found",
+             [("Content-Type", TEXT), ("Content-Length", "14")], b"404 Not Found\n"),
+        Case("POST /", request("POST", "/", body=b"x"), "HTTP/1.1 405 Method Not Allowed",
+             None, lambda r: None if ("Allow", "GET, HEAD") in r.headers else "no Allow: GET, HEAD"),
+    ]
+
+
+def demo_cases():
+    def index_check(r):
+        text = r.body.decode()
+        if not text.startswith("<!doctype html>"):
+            return "index is not an HTML page"
+        for link in ["/resp-head", "/text", "/bytes", "/json", "/chain", "/redirect/internal",
+                     "/redirect/external", "/generator", "/send-header", "/stream", "/mime",
+                     "/admin", "/close", "/client-fd", "/moved", "/users/42",
+                     "/search?q=micro+route", "/headers", "/cookie", "/form"]:
+            if 'href="%s"' % link not in text:
+                return "index lacks a link to %s" % link
+        if ("Content-Length", str(len(r.body))) not in r.headers:
+            return "bad Content-Length"
+        return None
+
+    def fd_check(r):
+        m = re.fullmatch(rb"your connection from 127\.0\.0\.1:(\d+) is fd (\d+)\n", r.body)
+        if not m:
+            return "unexpected body %r" % r.body
+        if int(m.group(1)) != r.local_port:
+            return "remote address port %s is not ours (%d)" % (m.group(1), r.local_port)
+        return None
+
+    counts = b"".join(b"count: %d\n" % i for i in range(10)) + b"Completed!\n"
+    form_page = (b"<!doctype html>\n<form method=\"post\" action=\"/form\">\n"
+                 b"<input name=\"name\" value=\"world\"> <button>Send</button>\n</form>\n")
+    json_body = b'{"numbers": [1, 2, 3], "ok": true}'
+    chunked_body = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    xml = b"<note><to>you</to><body>hello</body></note>\n"
+    return [
+        Case("index", request("GET", "/"), "HTTP/1.1 200 OK", None, index_check),
+        # --- the ASGI-style seed ---
+        Case("resp-head", request("GET", "/resp-head"), "HTTP/1.1 418 I'm a teapot",
+             [("X-Foo", "bar"), ("Set-Cookie", "its=dict; Path=/; HttpOnly; SameSite=Lax"),
+              ("Content-Length", "0")], b""),
+        Case("text", request("GET", "/text"), "HTTP/1.1 200 OK",
+             [("Content-Type", TEXT), ("Content-Length", "6")], b"hello!"),
+        Case("bytes", request("GET", "/bytes"), "HTTP/1.1 200 OK",
+             [("Content-Type", "application/octet-stream"), ("Content-Length", "6")], b"hello!"),
+        Case("json", request("GET", "/json"), "HTTP/1.1 200 OK",
+             [("Content-Type", "application/json"), ("Content-Length", "19")],
+             b'{"hello": "world!"}'),
+        Case("chain", request("GET", "/chain"), "HTTP/1.1 200 OK",
+             [("Set-Cookie", "key=value; Path=/; Secure"), ("Content-Type", TEXT),
+              ("X-somehead", "value"), ("Content-Length", "11")], b"long chain!"),
+        Case("redirect internal", request("GET", "/redirect/internal"), "HTTP/1.1 302 Found",
+             [("Location", "/"), ("Content-Length", "0")], b""),
+        Case("redirect external", request("GET", "/redirect/external"), "HTTP/1.1 302 Found",
+             [("Location", "http://www.example.com"), ("Content-Length", "0")], b""),
+        Case("generator", request("GET", "/generator"), "HTTP/1.1 200 OK",
+             [("content-type", "text/plain"), ("Transfer-Encoding", "chunked")], counts,
+             closed=False),
+        Case("generator HTTP/1.0", request("GET", "/generator", version="HTTP/1.0"),
+             "HTTP/1.1 200 OK", [("content-type", "text/plain"), ("Connection", "close")],
+             counts, closed=True),
+        # --- the micro_Route seed ---
+        Case("send-header", request("GET", "/send-header"), "HTTP/1.1 200 Very OK",
+             [("Content-Type", "text/html"), ("Transfer-Encoding", "chunked")],
+             b"<h1>sent by resp_send_header</h1>\n"),
+        Case("stream", request("GET", "/stream"), "HTTP/1.1 200 OK",
+             [("Content-Type", "text/html"), ("Transfer-Encoding", "chunked")],
+             b"<p>part 1</p>\n<p>part 2</p>\n<p>part 3</p>\n"),
+        Case("mime", request("GET", "/mime"), "HTTP/1.1 200 OK",
+             [("Content-Type", "application/xml"), ("Transfer-Encoding", "chunked")], xml),
+        Case("admin", request("GET", "/admin"), "HTTP/1.1 403 Forbidden Zone",
+             [("Content-Type", "text/html"), ("Content-Length", "21"), ("Connection", "close")],
+             b"<h1>Admins only</h1>\n", closed=True),
+        Case("close", request("GET", "/close"), no_response=True),
+        Case("client-fd", request("GET", "/client-fd"), "HTTP/1.1 200 OK", None, fd_check),
+        Case("moved", request("GET", "/moved"), "HTTP/1.1 301 Moved Permanently",
+             [("Location", "/text"), ("Content-Length", "0")], b""),
+        # --- the request API ---
+        Case("users", request("GET", "/users/a%20b"), "HTTP/1.1 200 OK",
+             [("Content-Type", TEXT), ("Content-Length", "9")], b"user a b\n"),
+        Case("search", request("GET", "/search?q=micro+route%21"), "HTTP/1.1 200 OK",
+             [("Content-Type", TEXT), ("Content-Length", "28")], b"searching for: micro route!\n"),
+        Case("search without q", request("GET", "/search"), "HTTP/1.1 400 Bad Request",
+             [("Content-Type", TEXT), ("Content-Length", "17")], b"add ?q=something\n"),
+        Case("headers", request("GET", "/headers",
+                                [("X-Demo", "1"), ("x-demo", "2"), ("User-Agent", "run_example")]),
+             "HTTP/1.1 200 OK", [("Content-Type", TEXT), ("Transfer-Encoding", "chunked")],
+             b"Host: t\nX-Demo: 1\nx-demo: 2\nUser-Agent: run_example\n-- user agent: run_example\n"),
+        Case("cookie", request("GET", "/cookie", [("Cookie", "a=1; theme=light")]),
+             "HTTP/1.1 200 OK", [("Content-Type", TEXT), ("Content-Length", "20")],
+             b"theme cookie: light\n"),
+        Case("cookie unset", request("GET", "/cookie"), "HTTP/1.1 200 OK",
+             [("Set-Cookie", "theme=dark; Path=/; HttpOnly; SameSite=Lax"), ("Content-Type", TEXT),
+              ("Content-Length", "44")], b"no theme cookie yet: set theme=dark, reload\n"),
+        Case("form page", request("GET", "/form"), "HTTP/1.1 200 OK",
+             [("Content-Type", HTML), ("Content-Length", str(len(form_page)))], form_page),
+        Case("form post", request("POST", "/form",
+                                  [("Content-Type", "application/x-www-form-urlencoded")],
+                                  b"x=1&name=C+programmer%21"),
+             "HTTP/1.1 200 OK", [("Content-Type", TEXT), ("Content-Length", "22")],
+             b"hello, C programmer!!\n"),
+        Case("form post, not a form", request("POST", "/form", [("Content-Type", "text/plain")],
+                                              b"name=x"),
+             "HTTP/1.1 400 Bad Request", [("Content-Type", TEXT), ("Content-Length", "43")],
+             b'send a urlencoded form with a "name" field\n'),
+        Case("echo", request("POST", "/echo", [("Content-Type", "application/json")], json_body),
+             "HTTP/1.1 200 OK",
+             [("Content-Type", "application/json"), ("Content-Length", str(len(json_body)))],
+             json_body),
+        Case("echo chunked", request("POST", "/echo", [("Transfer-Encoding", "chunked")],
+                                     chunked_body),
+             "HTTP/1.1 200 OK",
+             [("Content-Type", "application/octet-stream"), ("Content-Length", "11")],
+             b"hello world"),
+        Case("HEAD /text", request("HEAD", "/text"), "HTTP/1.1 200 OK",
+             [("Content-Type", TEXT), ("Content-Length", "6")], b"", head=True),
+        Case("404", request("GET", "/nope"), "HTTP/1.1 404 Not Found",
+             [("Content-Type", TEXT), ("Content-Length", "14")], b"404 Not Found\n"),
+    ]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--start-timeout", type=float, default=30.0)
+    ap.add_argument("--exit-timeout", type=float, default=20.0)
+    ap.add_argument("which", choices=["hello", "demo"])
+    ap.add_argument("command", nargs=argparse.REMAINDER,
+                    help="the example's command line (a wrapper may come first)")
+    args = ap.parse_args()
+
+    cases = hello_cases() if args.which == "hello" else demo_cases()
+    if not args.command:
+        ap.error("no command given")
+    cmd = args.command + ["--port", "0", "--requests", str(len(cases))]
+    print("running:", " ".join(shlex.quote(c) for c in cmd), flush=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    # Collect stderr in the background (shown on failure).
+    err_lines = []
+    t = threading.Thread(target=lambda: err_lines.extend(proc.stderr), daemon=True)
+    t.start()
+
+    failures = []
+    port = None
+    # Wait for "listening on 127.0.0.1:PORT" (bounded by the start timeout).
+    line_box = []
+    reader = threading.Thread(target=lambda: line_box.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(args.start_timeout)
+    line = line_box[0].decode(errors="replace") if line_box else ""
+    m = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)\n", line)
+    if not m:
+        failures.append("expected 'listening on 127.0.0.1:PORT', got %r" % line)
+    else:
+        port = int(m.group(1))
+        print("example listens on port", port, flush=True)
+        for case in cases:
+            try:
+                errs = check(case, port)
+            except Exception as e:  # a broken answer, a timeout...
+                errs = ["%s: %s" % (type(e).__name__, e)]
+            print("%-4s %s" % ("ok" if not errs else "FAIL", case.name), flush=True)
+            failures += ["%s: %s" % (case.name, e) for e in errs]
+
+    try:
+        rc = proc.wait(timeout=args.exit_timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        rc = None
+        failures.append("the example did not exit within %.0f s after %d requests"
+                        % (args.exit_timeout, len(cases)))
+    t.join(5)
+    if rc is not None and rc != 0:
+        failures.append("the example exited with status %d" % rc)
+    if failures:
+        sys.stderr.write("---- example stderr ----\n")
+        sys.stderr.write(b"".join(err_lines).decode(errors="replace"))
+        sys.stderr.write("---- failures ----\n")
+        for f in failures:
+            sys.stderr.write("  " + f + "\n")
+        return 1
+    print("---- example stderr ----")
+    print(b"".join(err_lines).decode(errors="replace"), end="")
+    print("%s: %d requests checked, exit status 0" % (args.which, len(cases)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
