@@ -170,6 +170,11 @@ impl BodyState {
                     return None;
                 }
                 *budget -= data;
+                // A chunk announced larger than what is left to drain:
+                // close now rather than wait for it.
+                if self.decoder.pending_chunk().is_some_and(|p| p > *budget) {
+                    return None;
+                }
                 if self.decoder.is_done() {
                     self.done = true;
                     return Some(true);
@@ -350,8 +355,9 @@ impl Exchange<'_> {
         }
         let mut body = std::mem::take(&mut self.req.body);
         body.clear();
+        // Never reserve what the client announced: it may not send it.
         if let Some(rem) = self.body.remaining_length() {
-            body.reserve(rem as usize + 1);
+            body.reserve(rem.min(64 * 1024) as usize + 1);
         }
         let mut chunk = [0u8; 8192];
         self.body.limit = Some(max);

@@ -350,7 +350,10 @@ impl Conn<'_> {
             LogLevel::Warn,
             format_args!("{} bad request: {} ({})", self.remote, e.reason, e.status),
         );
-        self.resp.reset(11, false, false);
+        // A refused HEAD still gets no body (the method is checked on the
+        // raw bytes: the head may not have parsed).
+        let head = self.rbuf.data().trim_ascii_start().starts_with(b"HEAD ");
+        self.resp.reset(11, head, false);
         self.resp.set_error(e.status);
         self.resp.finish(&mut self.wbuf);
         if self.shared.logs() {

@@ -3,7 +3,7 @@
 //! drives the same futures with `block_on`).
 
 use std::io::{self, IoSlice};
-use std::net::TcpStream;
+use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -18,11 +18,20 @@ pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {
     fn raw_fd(&self) -> Option<i32> {
         None
     }
+
+    /// Ends the write side so the peer reads EOF at once (TCP FIN), while
+    /// reading stays possible. `AsyncWriteExt::close` only flushes an
+    /// `Async<TcpStream>`, so this is separate.
+    fn shutdown_write(&self) {}
 }
 
 impl Stream for Async<TcpStream> {
     fn raw_fd(&self) -> Option<i32> {
         Some(self.as_raw_fd())
+    }
+
+    fn shutdown_write(&self) {
+        let _ = self.get_ref().shutdown(Shutdown::Write);
     }
 }
 
@@ -69,13 +78,14 @@ pub(crate) async fn write_all2(io: &mut dyn Stream, mut a: &[u8], mut b: &[u8], 
     Ok(())
 }
 
-/// Shuts down the write side (the peer reads EOF), with a bound.
+/// Flushes and shuts down the write side: the peer reads EOF at once.
 pub(crate) async fn shutdown(io: &mut dyn Stream) {
     let _ = or(io.close(), async {
         Timer::after(Duration::from_millis(100)).await;
         Ok(())
     })
     .await;
+    io.shutdown_write();
 }
 
 /// A read buffer with a consumed prefix, compacted as it goes.
