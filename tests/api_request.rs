@@ -5,42 +5,10 @@
 mod common;
 use common::*;
 
-use std::ffi::{c_char, c_int, c_void, CStr};
-use std::panic::AssertUnwindSafe;
+use std::ffi::{c_char, c_int, CStr};
 use std::ptr::{null, null_mut};
 
 // ---- helpers local to this file ------------------------------------------
-
-type HandlerFn = Box<dyn Fn(*mut mr_req, *mut mr_resp) -> c_int + Send + Sync>;
-
-/// The C handler behind every closure route: `ud` is a leaked `HandlerFn`.
-/// A panic in the closure is caught here (it must not unwind into the
-/// library) and gives a non-zero return, so the client sees a 500.
-unsafe extern "C" fn trampoline(req: *mut mr_req, resp: *mut mr_resp, ud: *mut c_void) -> c_int {
-    // SAFETY: `ud` is the pointer made by `handler_ud`, never freed.
-    let f = unsafe { &*(ud as *const HandlerFn) };
-    match std::panic::catch_unwind(AssertUnwindSafe(|| f(req, resp))) {
-        Ok(rc) => rc,
-        Err(_) => {
-            eprintln!("a test handler panicked");
-            77
-        }
-    }
-}
-
-fn handler_ud(f: impl Fn(*mut mr_req, *mut mr_resp) -> c_int + Send + Sync + 'static) -> *mut c_void {
-    Box::into_raw(Box::new(Box::new(f) as HandlerFn)) as *mut c_void
-}
-
-/// Registers a closure as the handler of `method pattern`.
-fn on(
-    srv: *mut mr_server,
-    method: &str,
-    pattern: &str,
-    f: impl Fn(*mut mr_req, *mut mr_resp) -> c_int + Send + Sync + 'static,
-) {
-    route(srv, method, pattern, trampoline, handler_ud(f));
-}
 
 /// `server_route` with the raw return code (for the error cases).
 fn try_route(srv: *mut mr_server, method: Option<&str>, pattern: Option<&str>) -> c_int {

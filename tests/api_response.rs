@@ -7,41 +7,14 @@
 mod common;
 use common::*;
 
-use std::ffi::{c_char, c_int, c_void, CString};
+use std::ffi::{c_char, c_int, CString};
 use std::io::Read;
-use std::panic::AssertUnwindSafe;
 use std::ptr::{null, null_mut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 // ---- helpers local to this file ------------------------------------------
-
-type HandlerFn = Box<dyn Fn(*mut mr_req, *mut mr_resp) -> c_int + Send + Sync>;
-
-/// The C handler behind every closure route; a panic in the closure is
-/// caught here and gives a non-zero return (a 500 on the wire).
-unsafe extern "C" fn trampoline(req: *mut mr_req, resp: *mut mr_resp, ud: *mut c_void) -> c_int {
-    // SAFETY: `ud` is a leaked `HandlerFn` made by `on`.
-    let f = unsafe { &*(ud as *const HandlerFn) };
-    match std::panic::catch_unwind(AssertUnwindSafe(|| f(req, resp))) {
-        Ok(rc) => rc,
-        Err(_) => {
-            eprintln!("a test handler panicked");
-            77
-        }
-    }
-}
-
-fn on(
-    srv: *mut mr_server,
-    method: &str,
-    pattern: &str,
-    f: impl Fn(*mut mr_req, *mut mr_resp) -> c_int + Send + Sync + 'static,
-) {
-    let ud = Box::into_raw(Box::new(Box::new(f) as HandlerFn)) as *mut c_void;
-    route(srv, method, pattern, trampoline, ud);
-}
 
 /// Return codes recorded by a handler: `label=code` lines. Handlers hold
 /// `busy()` while they run, so `take()` can wait for a handler that sent

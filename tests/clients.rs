@@ -4,36 +4,11 @@
 mod common;
 use common::*;
 
-use std::ffi::{c_int, c_void};
-use std::panic::AssertUnwindSafe;
+use std::ffi::c_int;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
 // ---- helpers local to this file ------------------------------------------
-
-type HandlerFn = Box<dyn Fn(*mut mr_req, *mut mr_resp) -> c_int + Send + Sync>;
-
-unsafe extern "C" fn trampoline(req: *mut mr_req, resp: *mut mr_resp, ud: *mut c_void) -> c_int {
-    // SAFETY: `ud` is a leaked `HandlerFn` made by `on`.
-    let f = unsafe { &*(ud as *const HandlerFn) };
-    match std::panic::catch_unwind(AssertUnwindSafe(|| f(req, resp))) {
-        Ok(rc) => rc,
-        Err(_) => {
-            eprintln!("a test handler panicked");
-            77
-        }
-    }
-}
-
-fn on(
-    srv: *mut mr_server,
-    method: &str,
-    pattern: &str,
-    f: impl Fn(*mut mr_req, *mut mr_resp) -> c_int + Send + Sync + 'static,
-) {
-    let ud = Box::into_raw(Box::new(Box::new(f) as HandlerFn)) as *mut c_void;
-    route(srv, method, pattern, trampoline, ud);
-}
 
 fn reply(resp: *mut mr_resp, s: &str) -> c_int {
     resp_set_text(resp, cs(s).as_ptr())

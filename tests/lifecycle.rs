@@ -10,7 +10,6 @@ use common::*;
 
 use std::ffi::{c_int, c_void, CStr};
 use std::net::TcpStream;
-use std::panic::AssertUnwindSafe;
 use std::ptr::{null, null_mut};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,30 +21,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-type HandlerFn = Box<dyn Fn(*mut mr_req, *mut mr_resp) -> c_int + Send + Sync>;
-
-unsafe extern "C" fn trampoline(req: *mut mr_req, resp: *mut mr_resp, ud: *mut c_void) -> c_int {
-    // SAFETY: `ud` is a leaked `HandlerFn` made by `on`.
-    let f = unsafe { &*(ud as *const HandlerFn) };
-    match std::panic::catch_unwind(AssertUnwindSafe(|| f(req, resp))) {
-        Ok(rc) => rc,
-        Err(_) => {
-            eprintln!("a test handler panicked");
-            77
-        }
-    }
-}
-
-fn on(
-    srv: *mut mr_server,
-    method: &str,
-    pattern: &str,
-    f: impl Fn(*mut mr_req, *mut mr_resp) -> c_int + Send + Sync + 'static,
-) {
-    let ud = Box::into_raw(Box::new(Box::new(f) as HandlerFn)) as *mut c_void;
-    route(srv, method, pattern, trampoline, ud);
 }
 
 fn reply(resp: *mut mr_resp, s: &str) -> c_int {

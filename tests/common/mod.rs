@@ -404,3 +404,35 @@ pub fn collect_logs(srv: *mut mr_server) -> Arc<LogSink> {
     assert_eq!(rc, MR_OK);
     sink
 }
+
+type HandlerFn = Box<dyn Fn(*mut mr_req, *mut mr_resp) -> c_int + Send + Sync>;
+
+/// The C handler behind every closure route: `ud` is a leaked `HandlerFn`.
+/// A panic in the closure is caught here (it must not unwind into the
+/// library) and gives a non-zero return, so the client sees a 500.
+pub unsafe extern "C" fn trampoline(req: *mut mr_req, resp: *mut mr_resp, ud: *mut c_void) -> c_int {
+    // SAFETY: `ud` is the pointer made by `handler_ud`, never freed.
+    let f = unsafe { &*(ud as *const HandlerFn) };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(req, resp))) {
+        Ok(rc) => rc,
+        Err(_) => {
+            eprintln!("a test handler panicked");
+            77
+        }
+    }
+}
+
+/// Userdata for `trampoline` wrapping a closure (leaked: tests are short).
+pub fn handler_ud(f: impl Fn(*mut mr_req, *mut mr_resp) -> c_int + Send + Sync + 'static) -> *mut c_void {
+    Box::into_raw(Box::new(Box::new(f) as HandlerFn)) as *mut c_void
+}
+
+/// Registers a closure as the handler of `method pattern`.
+pub fn on(
+    srv: *mut mr_server,
+    method: &str,
+    pattern: &str,
+    f: impl Fn(*mut mr_req, *mut mr_resp) -> c_int + Send + Sync + 'static,
+) {
+    route(srv, method, pattern, trampoline, handler_ud(f));
+}
