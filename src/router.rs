@@ -202,29 +202,17 @@ impl Router {
     /// Finds the route for `method` and the raw (still encoded) `path`.
     /// Captures are returned as byte ranges of `path`.
     pub(crate) fn find<'r>(&'r self, method: &str, path: &[u8]) -> Match<'r> {
-        let Some(body) = path.strip_prefix(b"/") else {
+        if !path.starts_with(b"/") {
             return Match::NotFound;
-        };
-        // Segment boundaries as ranges of `path`.
-        let mut segs: Vec<std::ops::Range<usize>> = Vec::with_capacity(8);
-        let mut start = 1;
-        for (i, &b) in body.iter().enumerate() {
-            if b == b'/' {
-                segs.push(start..i + 1);
-                start = i + 2;
-            }
         }
-        segs.push(start..path.len());
-
         let mut search = Search {
             path,
-            segs: &segs,
             method,
             caps: Vec::new(),
             allow: Vec::new(),
             matched: false,
         };
-        if let Some((ep, caps)) = search.walk(&self.root, 0) {
+        if let Some((ep, caps)) = search.walk(&self.root, Some(1)) {
             let params = ep.params.iter().map(|n| &**n).zip(caps).collect();
             return Match::Found {
                 handler: &ep.handler,
@@ -242,9 +230,10 @@ impl Router {
     }
 }
 
+/// One lookup. Segments are found by scanning the path as the walk goes,
+/// so a lookup allocates nothing unless the route has captures.
 struct Search<'p, 'r> {
     path: &'p [u8],
-    segs: &'p [std::ops::Range<usize>],
     method: &'p str,
     caps: Vec<std::ops::Range<usize>>,
     allow: Vec<&'r str>,
@@ -279,12 +268,18 @@ impl<'r> Search<'_, 'r> {
         None
     }
 
-    fn walk(&mut self, node: &'r Node, i: usize) -> Option<(&'r Endpoint, Vec<std::ops::Range<usize>>)> {
-        if i == self.segs.len() {
+    /// Matches the segment starting at byte `at` (None: past the last
+    /// segment) and what follows it, in priority order.
+    fn walk(&mut self, node: &'r Node, at: Option<usize>) -> Option<(&'r Endpoint, Vec<std::ops::Range<usize>>)> {
+        let Some(start) = at else {
             return self.accept(&node.endpoints).map(|e| (e, self.caps.clone()));
-        }
-        let seg = self.segs[i].clone();
-        let raw = &self.path[seg.clone()];
+        };
+        let end = self.path[start..]
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(self.path.len(), |i| start + i);
+        let next = (end < self.path.len()).then_some(end + 1);
+        let raw = &self.path[start..end];
         if !node.literals.is_empty() {
             let decoded;
             let key: &[u8] = if raw.contains(&b'%') {
@@ -296,25 +291,24 @@ impl<'r> Search<'_, 'r> {
                 raw
             };
             if let Some((_, child)) = node.literals.iter().find(|(l, _)| **l == *key) {
-                if let Some(found) = self.walk(child, i + 1) {
+                if let Some(found) = self.walk(child, next) {
                     return Some(found);
                 }
             }
         }
         if let Some(child) = node.param.as_deref() {
             if !raw.is_empty() {
-                self.caps.push(seg.clone());
-                if let Some(found) = self.walk(child, i + 1) {
+                self.caps.push(start..end);
+                if let Some(found) = self.walk(child, next) {
                     return Some(found);
                 }
                 self.caps.pop();
             }
         }
         if !node.rest.is_empty() {
-            let rest = seg.start..self.path.len();
             if let Some(e) = self.accept(&node.rest) {
                 let mut caps = self.caps.clone();
-                caps.push(rest);
+                caps.push(start..self.path.len());
                 return Some((e, caps));
             }
         }

@@ -288,6 +288,13 @@ impl Conn<'_> {
             }
         }
         if broken {
+            shared.log(
+                LogLevel::Warn,
+                format_args!(
+                    "{} response cut short: the client went away, timed out or the handler closed",
+                    self.remote
+                ),
+            );
             self.access_log(started);
             return false;
         }
