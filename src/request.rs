@@ -15,13 +15,13 @@ use crate::util::{eq_ignore_case, form_pairs, percent_decode_into, trim_ows};
 /// Position of a NUL-terminated string inside a buffer (the NUL not counted).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Span {
-    start: u32,
-    len: u32,
+    start: usize,
+    len: usize,
 }
 
 impl Span {
     fn range(self) -> std::ops::Range<usize> {
-        self.start as usize..(self.start + self.len) as usize
+        self.start..self.start + self.len
     }
 }
 
@@ -41,13 +41,10 @@ impl Strings {
     }
 
     fn push(&mut self, s: &[u8]) -> Span {
-        let start = self.buf.len() as u32;
+        let start = self.buf.len();
         self.buf.extend_from_slice(s);
         self.buf.push(0);
-        Span {
-            start,
-            len: s.len() as u32,
-        }
+        Span { start, len: s.len() }
     }
 
     /// Appends the percent-decoding of `s` and a NUL.
@@ -56,10 +53,7 @@ impl Strings {
         percent_decode_into(s, plus_as_space, &mut self.buf);
         let len = self.buf.len() - start;
         self.buf.push(0);
-        Span {
-            start: start as u32,
-            len: len as u32,
-        }
+        Span { start, len }
     }
 
     fn bytes(&self, span: Span) -> &[u8] {
