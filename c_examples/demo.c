@@ -61,6 +61,7 @@ static int index_page(mr_req *req, mr_resp *resp, void *userdata) {
         "<li><a href=\"/cookie\">/cookie</a>: a request cookie</li>\n"
         "<li><a href=\"/form\">/form</a>: a form (POST)</li>\n"
         "<li>POST /echo: the request body, sent back</li>\n"
+        "<li>POST /upload: any size, streamed to a file; its size and checksum back</li>\n"
         "</ul>\n");
 }
 
@@ -311,6 +312,32 @@ static int echo(mr_req *req, mr_resp *resp, void *userdata) {
     return rc;
 }
 
+/* POST /upload: a body of any size (an OTA image, a log dump) streamed with
+ * req_read in 4 KiB pieces to a temporary file, so memory stays flat; the
+ * answer gives its size and FNV-1a 64 checksum. max_body_bytes does not
+ * apply: it only limits what req_body buffers. */
+static int upload(mr_req *req, mr_resp *resp, void *userdata) {
+    unsigned char buf[4096];
+    unsigned long long size = 0, hash = 0xcbf29ce484222325ULL;
+    char text[96];
+    ptrdiff_t n, i;
+    FILE *f = tmpfile();
+    (void)userdata;
+    if (!f) return resp_abort(resp, 500, "no temporary file\n", NULL);
+    while ((n = req_read(req, buf, sizeof buf)) > 0) {
+        for (i = 0; i < n; i++) hash = (hash ^ buf[i]) * 0x100000001b3ULL;
+        if (fwrite(buf, 1, (size_t)n, f) != (size_t)n) {
+            fclose(f);
+            return resp_abort(resp, 507, "disk full\n", NULL);
+        }
+        size += (unsigned long long)n;
+    }
+    fclose(f); /* a real device would now verify and apply the image */
+    if (n < 0) return 1; /* broken or stalled upload: the library answers */
+    snprintf(text, sizeof text, "size=%llu fnv1a64=%016llx\n", size, hash);
+    return resp_set_text(resp, text);
+}
+
 /* ------------------------------------------------------------------------
  * Logging and --requests.
  * ------------------------------------------------------------------------ */
@@ -355,6 +382,7 @@ static const struct {
     {"GET", "/form", form_page},
     {"POST", "/form", form_post},
     {"POST", "/echo", echo},
+    {"POST", "/upload", upload},
 };
 
 int main(int argc, char **argv) {

@@ -195,7 +195,16 @@ def hello_cases():
     ]
 
 
+def fnv1a64(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
 def demo_cases():
+    upload_body = bytes((i * 7 + (i >> 9)) & 0xFF for i in range(3 << 20))
+    upload_answer = b"size=%d fnv1a64=%016x\n" % (len(upload_body), fnv1a64(upload_body))
     def index_check(r):
         text = r.body.decode()
         if not text.startswith("<!doctype html>"):
@@ -303,6 +312,10 @@ def demo_cases():
              "HTTP/1.1 200 OK",
              [("Content-Type", "application/octet-stream"), ("Content-Length", "11")],
              b"hello world"),
+        Case("upload (streamed, 3 MiB > max_body_bytes)",
+             request("POST", "/upload", [("Content-Type", "application/octet-stream")], upload_body),
+             "HTTP/1.1 200 OK", [("Content-Type", TEXT), ("Content-Length", str(len(upload_answer)))],
+             upload_answer),
         Case("HEAD /text", request("HEAD", "/text"), "HTTP/1.1 200 OK",
              [("Content-Type", TEXT), ("Content-Length", "6")], b"", head=True),
         Case("404", request("GET", "/nope"), "HTTP/1.1 404 Not Found",

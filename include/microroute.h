@@ -247,6 +247,31 @@ const char *req_cookie(mr_req *req, const char *name);
 // arrives (at most the body timeout between two reads).
 const uint8_t *req_body(mr_req *req, size_t *len);
 
+// Reads the next piece of the request body into `buf`.
+//
+// Streams a body of any size, Content-Length or chunked, in pieces the
+// handler pulls: an OTA image or an upload larger than RAM. max_body_bytes
+// does not apply (it bounds only what the library buffers for req_body).
+// The first call sends `100 Continue` to a client that asked for it. Each
+// call blocks until some bytes arrive (at most the body timeout between
+// two pieces) and returns at most `cap` bytes of body data, never framing.
+// req_body and req_read are alternatives: after one has consumed the body
+// the other returns what is left (nothing).
+//
+// A body whose framing breaks (bad chunk, premature end) fails the call,
+// and the library then answers 400 with `Connection: close` (408 after a
+// stall) instead of the handler's response, or closes the connection if
+// the response was already started.
+//
+// Returns: the number of bytes written to `buf` (> 0); 0 at the end of the
+// body (also for a request without one); MR_EINVAL if `req` or `buf` is
+// NULL or `cap` is 0, or the chunked framing is invalid; MR_ECLOSED if the
+// client went away before the end; MR_ETIMEDOUT if it stalled for the body
+// timeout; MR_ESTATE after an earlier failure.
+// Ownership: writes into the caller's `buf` (`cap` bytes); keeps nothing.
+// Thread: the thread running the handler; blocks while the body arrives.
+ptrdiff_t req_read(mr_req *req, void *buf, size_t cap);
+
 // A field of an urlencoded form body.
 //
 // A field of an `application/x-www-form-urlencoded` body, percent-decoded

@@ -4,7 +4,7 @@
 //! handler returns; NULL means "absent" (or a NULL argument, with
 //! `mr_last_error` set).
 
-use std::ffi::{c_char, c_int};
+use std::ffi::{c_char, c_int, c_void};
 
 use super::error::{code_of, einval, set_last_error, MR_EINTERNAL, MR_EINVAL, MR_OK};
 use super::guard::guard;
@@ -232,6 +232,52 @@ pub extern "C" fn req_body(req: *mut mr_req, len: *mut usize) -> *const u8 {
                 code_of(&e);
                 std::ptr::null()
             }
+        }
+    })
+}
+
+/// Reads the next piece of the request body into `buf`.
+///
+/// Streams a body of any size, Content-Length or chunked, in pieces the
+/// handler pulls: an OTA image or an upload larger than RAM. max_body_bytes
+/// does not apply (it bounds only what the library buffers for req_body).
+/// The first call sends `100 Continue` to a client that asked for it. Each
+/// call blocks until some bytes arrive (at most the body timeout between
+/// two pieces) and returns at most `cap` bytes of body data, never framing.
+/// req_body and req_read are alternatives: after one has consumed the body
+/// the other returns what is left (nothing).
+///
+/// A body whose framing breaks (bad chunk, premature end) fails the call,
+/// and the library then answers 400 with `Connection: close` (408 after a
+/// stall) instead of the handler's response, or closes the connection if
+/// the response was already started.
+///
+/// Returns: the number of bytes written to `buf` (> 0); 0 at the end of the
+/// body (also for a request without one); MR_EINVAL if `req` or `buf` is
+/// NULL or `cap` is 0, or the chunked framing is invalid; MR_ECLOSED if the
+/// client went away before the end; MR_ETIMEDOUT if it stalled for the body
+/// timeout; MR_ESTATE after an earlier failure.
+/// Ownership: writes into the caller's `buf` (`cap` bytes); keeps nothing.
+/// Thread: the thread running the handler; blocks while the body arrives.
+#[unsafe(no_mangle)]
+pub extern "C" fn req_read(req: *mut mr_req, buf: *mut c_void, cap: usize) -> isize {
+    guard(MR_EINTERNAL as isize, || {
+        let Some(ex) = exchange(req) else {
+            return einval("req is NULL") as isize;
+        };
+        if buf.is_null() {
+            return einval("buf is NULL") as isize;
+        }
+        if cap == 0 {
+            return einval("cap is 0") as isize;
+        }
+        let cap = cap.min(isize::MAX as usize);
+        // SAFETY: the caller provides `cap` writable bytes at `buf` for the
+        // call; NULL was refused above.
+        let out = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) };
+        match ex.read_body(out) {
+            Ok(n) => n as isize,
+            Err(e) => code_of(&e) as isize,
         }
     })
 }
