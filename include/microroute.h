@@ -89,6 +89,17 @@ typedef struct mr_resp mr_resp;
 // An HTTP server. Create with `server_new`, free with `server_free`.
 typedef struct mr_server mr_server;
 
+// A body producer for resp_stream.
+//
+// Called on a thread of the library's blocking pool, never on a worker,
+// so it may block or sleep. Fill `buf` with up to `cap` bytes and return
+// the count; return 0 at the end of the body, or a negative value on an
+// error (the connection is then closed without finishing the body).
+typedef ptrdiff_t (*mr_stream_fn)(void *userdata, void *buf, size_t cap);
+
+// Releases a producer's userdata; called exactly once.
+typedef void (*mr_free_fn)(void *userdata);
+
 // A request handler.
 //
 // Called on a worker thread with the request, the response to fill in and
@@ -595,6 +606,101 @@ int resp_close(mr_resp *resp);
 // Ownership: the descriptor stays the library's.
 // Thread: the thread running the handler.
 int resp_client_fd(const mr_resp *resp);
+
+// Streams the body from a producer (seed: `resp.streaming = generator()`).
+//
+// After the handler returns, the head is sent (chunked on HTTP/1.1,
+// close-delimited on HTTP/1.0, or the Content-Length the handler set) and
+// `next` is called on the library's blocking thread pool, never on a
+// worker, for each piece until it returns 0 (end) or a negative value
+// (error: the connection is closed without the final chunk). Each piece
+// is written before the next is asked for, so a slow client slows the
+// producer. Status and headers may still be set until the handler
+// returns; the body comes only from the producer.
+//
+// Returns: MR_OK; MR_EINVAL if `resp` or `next` is NULL; MR_ESTATE if the
+// response was deferred, already has a producer, is finished, or `resp`
+// is a deferred handle.
+// Ownership: on MR_OK the library owns `userdata` and calls
+// `free_userdata(userdata)` exactly once (after the end, an error, when
+// the client goes away, or when the server stops); `free_userdata` may be
+// NULL. On failure nothing is taken: `userdata` stays the caller's.
+// Thread: the thread running the handler; `next` and `free_userdata` run
+// on the library's blocking threads.
+int resp_stream(mr_resp *resp, mr_stream_fn next, void *userdata, mr_free_fn free_userdata);
+
+// Keeps the response open after the handler returns, for another thread.
+//
+// Returns a new handle that owns the response; the handler's `resp` must
+// not be used afterwards (calls on it fail with MR_ESTATE). Any thread may
+// then use the handle with the resp_* functions (one thread at a time) and
+// must end it with resp_finish, which sends the end of the response and
+// frees the handle. The connection takes no further request (pipelined
+// ones wait) until then. Bytes sent on the handle go through a small
+// bounded queue: when the client does not read, sending waits (at most the
+// write timeout, then MR_ETIMEDOUT). If the client goes away, calls fail
+// with MR_ECLOSED; resp_finish still frees the handle. Handles never
+// finished are freed by server_free (after server_stop their calls fail
+// with MR_ECLOSED). A request body the handler has not read when it
+// defers makes the connection close after the response. Calling it on a
+// deferred handle returns that handle.
+//
+// Returns: the deferred handle; NULL if `resp` is NULL or the response is
+// finished, already has a producer, or the connection is closed (detail
+// in mr_last_error).
+// Ownership: the caller owns the returned handle until resp_finish (or
+// server_free).
+// Thread: call it on the thread running the handler; use the handle from
+// any thread, one at a time.
+mr_resp *resp_defer(mr_resp *resp);
+
+// Ends a deferred response and frees its handle.
+//
+// Sends what is still buffered: the whole response if nothing was sent
+// yet (status, headers and buffered body as set on the handle), or the
+// final chunk of a streamed one. The handle is freed in every case, also
+// when the client went away.
+//
+// Returns: MR_OK; MR_EINVAL if `resp` is NULL; MR_ESTATE if `resp` is not
+// a deferred handle (the handler's own response ends when it returns);
+// MR_ECLOSED if the client went away (or the server stopped);
+// MR_ETIMEDOUT if the client did not take the data in time.
+// Ownership: takes the handle; it must not be used afterwards.
+// Thread: any thread, while no other thread uses the handle.
+int resp_finish(mr_resp *resp);
+
+// Sends one Server-Sent Event and flushes it at once.
+//
+// The first event sends the head with `Content-Type: text/event-stream`
+// and `Cache-Control: no-cache` (unless a Cache-Control was set). The
+// event is `event: <event>` and `id: <id>` lines when given, one
+// `data: <line>` line per line of `data` (CRLF, CR and LF end lines), and
+// an empty line. Use it on a deferred handle (events from another thread)
+// or in the handler itself.
+//
+// Returns: MR_OK; MR_EINVAL if `resp` or `data` is NULL, `event` or `id`
+// contains CR, LF or NUL, or a string is not UTF-8; MR_ESTATE if the
+// response is finished, was deferred (use the deferred handle) or has a
+// producer; MR_ETIMEDOUT / MR_ECLOSED as resp_send.
+// Ownership: the strings are copied or sent before returning.
+// Thread: the thread running the handler, or the one holding the deferred
+// handle; may block as resp_send.
+int resp_sse_event(mr_resp *resp, const char *event, const char *data, const char *id);
+
+// Sets a Server-Sent Events heartbeat for a deferred event stream.
+//
+// A comment line (`: heartbeat`) is sent every `seconds` while the stream
+// has nothing else to send, so proxies and browsers keep it open and a
+// client that left is noticed. 0 turns it off (the default). It applies to deferred responses with a
+// chunked or close-delimited body once the head is sent.
+//
+// Returns: MR_OK; MR_EINVAL if `resp` is NULL; MR_ESTATE if the response
+// is finished or was deferred (use the deferred handle).
+// Ownership: none.
+// Thread: the thread running the handler, or the one holding the deferred
+// handle.
+int resp_sse_heartbeat(mr_resp *resp,
+                       unsigned int seconds);
 
 // Creates a server with the default settings.
 //

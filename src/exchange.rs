@@ -13,12 +13,13 @@
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
+use crate::deferred::{Deferred, Handoff, Producer, RegistryRef, CHANNEL_DEPTH};
 use crate::error::{Error, Result};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::io::{fill, read_until, shutdown, write_all2, ReadBuf, Stream};
 use crate::http::parse::Framing;
 use crate::request::Request;
-use crate::response::{Response, Sink};
+use crate::response::{Phase, Response, Sink};
 
 /// The connection's writer as a [`Sink`] for a handler running inline:
 /// flushes block this worker, at most the write timeout without progress.
@@ -203,6 +204,11 @@ pub struct Exchange<'a> {
     /// Set when the request body turned out broken or too large: the status
     /// the library answers with instead of the handler's response.
     pub(crate) poison: Option<u16>,
+    /// Set by `resp_defer` / `resp_stream`: what the connection does with
+    /// the response after the handler returns.
+    pub(crate) handoff: Option<Handoff>,
+    /// Where deferred handles are registered for reclaiming.
+    pub(crate) registry: &'a RegistryRef,
 }
 
 impl Exchange<'_> {
@@ -389,24 +395,87 @@ impl Exchange<'_> {
         Ok(self.req.form_value(name))
     }
 
+    /// The response and where its bytes go, while the handler still owns
+    /// it (not after `defer`; no sending after `stream`).
+    pub(crate) fn target(&mut self, sending: bool) -> Result<(&mut Response, &mut dyn Sink)> {
+        match self.handoff {
+            Some(Handoff::Deferred(_)) => Err(Error::state(
+                "the response was deferred: use the handle resp_defer returned",
+            )),
+            Some(Handoff::Producer(_)) if sending => {
+                Err(Error::state("the response body comes from the resp_stream producer"))
+            }
+            _ => Ok((&mut *self.resp, &mut self.wire)),
+        }
+    }
+
     pub fn send(&mut self, data: &[u8]) -> Result<()> {
-        self.resp.send(&mut self.wire, data)
+        let (resp, sink) = self.target(true)?;
+        resp.send(sink, data)
     }
 
     pub fn send_header(&mut self, reason: Option<&str>, content: &[u8]) -> Result<()> {
-        self.resp.send_header(&mut self.wire, reason, content)
+        let (resp, sink) = self.target(true)?;
+        resp.send_header(sink, reason, content)
     }
 
     pub fn flush(&mut self) -> Result<()> {
-        self.resp.flush(&mut self.wire)
+        let (resp, sink) = self.target(true)?;
+        resp.flush(sink)
     }
 
     pub fn abort(&mut self, code: i32, content: Option<&[u8]>, reason: Option<&str>) -> Result<()> {
-        self.resp.abort(&mut self.wire, code, content, reason)
+        let (resp, sink) = self.target(false)?;
+        resp.abort(sink, code, content, reason)
     }
 
     pub fn close(&mut self) -> Result<()> {
-        self.resp.close(&mut self.wire)
+        let (resp, sink) = self.target(false)?;
+        resp.close(sink)
+    }
+
+    /// Hands the response over to a [`Deferred`] that outlives the handler.
+    /// The connection writes what it sends after the handler returns, and
+    /// takes the next request only once it is finished. A request body the
+    /// handler has not read by now makes the connection close afterwards.
+    pub fn defer(&mut self) -> Result<Deferred> {
+        if self.handoff.is_some() {
+            return Err(Error::state("the response was already deferred or given a producer"));
+        }
+        if self.wire.broken || matches!(self.resp.phase, Phase::Finished | Phase::Aborted | Phase::Closed) {
+            return Err(Error::state("the response is finished or the connection closed"));
+        }
+        if !matches!(self.body.leftover(), Leftover::None) {
+            self.resp.force_close = true;
+        }
+        let (tx, rx) = smol::channel::bounded(CHANNEL_DEPTH);
+        let resp = std::mem::take(&mut *self.resp);
+        self.handoff = Some(Handoff::Deferred(rx));
+        Ok(Deferred::new(
+            resp,
+            tx,
+            self.cfg.write_timeout,
+            self.wire.io.raw_fd(),
+            self.registry.clone(),
+        ))
+    }
+
+    /// Checks that a producer may be attached (before building it, so a
+    /// refused call does not consume the caller's userdata).
+    pub fn can_stream(&self) -> Result<()> {
+        if self.handoff.is_some() {
+            return Err(Error::state("the response was already deferred or given a producer"));
+        }
+        if self.wire.broken || matches!(self.resp.phase, Phase::Finished | Phase::Aborted | Phase::Closed) {
+            return Err(Error::state("the response is finished or the connection closed"));
+        }
+        Ok(())
+    }
+
+    /// Attaches a body producer, run after the handler returns (call
+    /// `can_stream` first).
+    pub fn stream(&mut self, producer: Producer) {
+        self.handoff = Some(Handoff::Producer(producer));
     }
 
     /// The client socket, while the connection is open.

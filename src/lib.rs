@@ -11,6 +11,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod config;
+mod deferred;
 pub mod error;
 mod exchange;
 pub mod ffi;
@@ -22,6 +23,7 @@ pub mod server;
 mod util;
 
 pub use config::Config;
+pub use deferred::{Deferred, Producer};
 pub use error::{Error, Result};
 pub use exchange::Exchange;
 pub use http::io::Stream;

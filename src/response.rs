@@ -118,6 +118,8 @@ pub struct Response {
     /// The connection will close after this response whatever the handler
     /// does (server stopping, request body that cannot be drained, ...).
     pub(crate) force_close: bool,
+    /// Server-Sent Events heartbeat period while a deferred response idles.
+    pub(crate) heartbeat: Option<std::time::Duration>,
 }
 
 impl Default for Response {
@@ -144,6 +146,7 @@ impl Response {
             version: 11,
             keep_alive: true,
             force_close: false,
+            heartbeat: None,
         }
     }
 
@@ -175,6 +178,7 @@ impl Response {
         self.declared_len = None;
         self.user_close = false;
         self.redirected = false;
+        self.heartbeat = None;
     }
 
     /// Releases buffers while the connection idles.
@@ -710,6 +714,101 @@ impl Response {
         sink.shutdown();
         self.phase = Phase::Closed;
         Ok(())
+    }
+
+    /// Commits the head of a streamed response now (for a producer started
+    /// after the handler returned). Does nothing once committed.
+    pub(crate) fn start_stream(&mut self, sink: &mut dyn Sink) -> Result<()> {
+        self.check_can_send()?;
+        if self.phase == Phase::Open {
+            self.commit(sink, None);
+        }
+        Ok(())
+    }
+
+    /// True when no body bytes may go out (HEAD, 1xx, 204, 304).
+    pub(crate) fn bodyless(&self) -> bool {
+        self.no_body()
+    }
+
+    /// `bytes` framed as a piece of the committed body, for bytes the
+    /// connection adds itself (heartbeats): a chunk, raw bytes on a
+    /// close-delimited body, or None where extra bytes would break the
+    /// framing (a declared Content-Length, no body).
+    pub(crate) fn frame_extra(&self, bytes: &[u8]) -> Option<Vec<u8>> {
+        if self.phase != Phase::Streaming || self.no_body() {
+            return None;
+        }
+        match self.framing {
+            OutFraming::Chunked => {
+                let mut v = Vec::with_capacity(bytes.len() + 8);
+                push_hex(&mut v, bytes.len() as u64);
+                v.extend_from_slice(b"\r\n");
+                v.extend_from_slice(bytes);
+                v.extend_from_slice(b"\r\n");
+                Some(v)
+            }
+            OutFraming::UntilClose => Some(bytes.to_vec()),
+            OutFraming::Length(_) | OutFraming::NoBody => None,
+        }
+    }
+
+    /// Sets the Server-Sent Events heartbeat: a comment line sent every
+    /// `seconds` while a deferred response has nothing to send (0: off).
+    pub fn set_heartbeat(&mut self, seconds: u32) -> Result<()> {
+        if matches!(self.phase, Phase::Finished | Phase::Aborted | Phase::Closed) {
+            return Err(Error::state("the response is finished"));
+        }
+        self.heartbeat = (seconds > 0).then(|| std::time::Duration::from_secs(u64::from(seconds)));
+        Ok(())
+    }
+
+    /// Sends one Server-Sent Event and flushes it. The first event commits
+    /// the head with `Content-Type: text/event-stream` and `Cache-Control:
+    /// no-cache` (unless the handler set one). `data` becomes one `data:`
+    /// line per line (CRLF, CR and LF all end a line).
+    pub(crate) fn sse_event(
+        &mut self,
+        sink: &mut dyn Sink,
+        event: Option<&str>,
+        data: &str,
+        id: Option<&str>,
+    ) -> Result<()> {
+        let one_line = |s: &str| !s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0);
+        if event.is_some_and(|e| !one_line(e)) || id.is_some_and(|i| !one_line(i)) {
+            return Err(Error::invalid("SSE event name and id cannot contain CR, LF or NUL"));
+        }
+        if data.contains('\0') {
+            return Err(Error::invalid("SSE data cannot contain NUL"));
+        }
+        self.check_can_send()?;
+        if self.phase == Phase::Open {
+            self.remove_fields(b"content-type");
+            self.push_field(b"Content-Type", b"text/event-stream");
+            if !self.has_header(b"cache-control") {
+                self.push_field(b"Cache-Control", b"no-cache");
+            }
+        }
+        let mut ev = Vec::with_capacity(data.len() + 32);
+        if let Some(e) = event {
+            ev.extend_from_slice(b"event: ");
+            ev.extend_from_slice(e.as_bytes());
+            ev.push(b'\n');
+        }
+        if let Some(i) = id {
+            ev.extend_from_slice(b"id: ");
+            ev.extend_from_slice(i.as_bytes());
+            ev.push(b'\n');
+        }
+        let normalized = data.replace("\r\n", "\n").replace('\r', "\n");
+        for line in normalized.split('\n') {
+            ev.extend_from_slice(b"data: ");
+            ev.extend_from_slice(line.as_bytes());
+            ev.push(b'\n');
+        }
+        ev.push(b'\n');
+        self.send(sink, &ev)?;
+        self.flush(sink)
     }
 
     /// Replaces whatever the handler set with a library answer.

@@ -7,11 +7,13 @@
 
 use std::ffi::{c_char, c_int, c_uint, c_void};
 
-use super::error::{code_of, einval, status, MR_EINTERNAL};
+use super::error::{code_of, einval, status, MR_EINTERNAL, MR_OK};
 use super::guard::guard;
-use super::{arg_bytes, arg_str, exchange, exchange_ref, mr_resp, opt_str, out_str};
+use super::{arg_bytes, arg_str, mr_resp, opt_str, out_str};
+use crate::deferred::Deferred;
 use crate::exchange::Exchange;
 use crate::response::cookie_flags;
+use crate::response::{Response, Sink};
 
 /// Cookie flag: `Secure` (sent over HTTPS only).
 pub const MR_COOKIE_SECURE: c_uint = 1;
@@ -24,25 +26,75 @@ pub const MR_COOKIE_SAMESITE_STRICT: c_uint = 8;
 /// Cookie flag: `SameSite=None` (requires MR_COOKIE_SECURE).
 pub const MR_COOKIE_SAMESITE_NONE: c_uint = 16;
 
-/// Runs `f` on the exchange behind `resp`, mapping the result to a code.
-fn with_resp(resp: *mut mr_resp, f: impl FnOnce(&mut Exchange<'static>) -> c_int) -> c_int {
-    guard(MR_EINTERNAL, || match exchange(resp) {
-        Some(ex) => f(ex),
+/// What an `mr_resp` points at: the response of a running handler, or a
+/// response handed over by `resp_defer` (boxed, owned by the caller until
+/// `resp_finish`).
+// An inline handle lives on the stack for one handler call; a deferred one
+// is boxed on its own: the size difference costs nothing worth a second box.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum RespHandle {
+    Inline(*mut Exchange<'static>),
+    Deferred(Deferred),
+}
+
+fn handle<'a>(resp: *mut mr_resp) -> Option<&'a mut RespHandle> {
+    // SAFETY: a non-NULL `mr_resp` is either the `RespHandle::Inline` the
+    // library made on the stack for the handler call, or a boxed
+    // `RespHandle::Deferred` from `resp_defer`; the contract limits its use
+    // to the handler call, or to one thread at a time until `resp_finish`.
+    unsafe { resp.cast::<RespHandle>().as_mut() }
+}
+
+fn inline<'a>(ex: *mut Exchange<'static>) -> &'a mut Exchange<'static> {
+    // SAFETY: the pointer was taken from the live `&mut Exchange` of the
+    // handler call that made this handle, and is only used during it.
+    unsafe { &mut *ex }
+}
+
+/// Runs `f` on the response behind `resp` and where its bytes go, then maps
+/// the result to a code. `sending`: the call sends body bytes (refused
+/// once a `resp_stream` producer owns the body).
+fn with_resp(resp: *mut mr_resp, sending: bool, f: impl FnOnce(&mut Response, &mut dyn Sink) -> c_int) -> c_int {
+    guard(MR_EINTERNAL, || match handle(resp) {
+        Some(RespHandle::Inline(ex)) => match inline(*ex).target(sending) {
+            Ok((rsp, sink)) => f(rsp, sink),
+            Err(e) => code_of(&e),
+        },
+        Some(RespHandle::Deferred(d)) => {
+            let (rsp, sink) = d.parts();
+            let rc = f(rsp, sink);
+            match d.sync_heartbeat() {
+                Err(e) if rc == MR_OK => code_of(&e),
+                _ => rc,
+            }
+        }
         None => einval("resp is NULL"),
     })
 }
 
-/// Like [`with_resp`] with one required string argument.
+/// Like [`with_resp`] for a state change taking one required string.
 fn with_resp_str(
     resp: *mut mr_resp,
     s: *const c_char,
     what: &str,
-    f: impl FnOnce(&mut Exchange<'static>, &str) -> crate::error::Result<()>,
+    f: impl FnOnce(&mut Response, &str) -> crate::error::Result<()>,
 ) -> c_int {
-    with_resp(resp, |ex| match arg_str(s, what) {
-        Ok(s) => status(f(ex, s)),
+    with_resp(resp, false, |rsp, _| match arg_str(s, what) {
+        Ok(s) => status(f(rsp, s)),
         Err(c) => c,
     })
+}
+
+/// The response behind a `const` handle, for the getters.
+fn view<'a>(resp: *const mr_resp) -> Result<&'a Response, c_int> {
+    match handle(resp.cast_mut()) {
+        Some(RespHandle::Inline(ex)) => match inline(*ex).target(false) {
+            Ok((rsp, _)) => Ok(rsp),
+            Err(e) => Err(code_of(&e)),
+        },
+        Some(RespHandle::Deferred(d)) => Ok(&d.resp),
+        None => Err(einval("resp is NULL")),
+    }
 }
 
 /// Sets the status code sent with the response (default 200).
@@ -53,7 +105,7 @@ fn with_resp_str(
 /// Thread: the thread running the handler.
 #[unsafe(no_mangle)]
 pub extern "C" fn resp_set_status(resp: *mut mr_resp, code: c_int) -> c_int {
-    with_resp(resp, |ex| status(ex.response_mut().set_status(code)))
+    with_resp(resp, false, |rsp, _| status(rsp.set_status(code)))
 }
 
 /// The status code set so far (200 unless changed).
@@ -63,9 +115,9 @@ pub extern "C" fn resp_set_status(resp: *mut mr_resp, code: c_int) -> c_int {
 /// Thread: the thread running the handler.
 #[unsafe(no_mangle)]
 pub extern "C" fn resp_status(resp: *const mr_resp) -> c_int {
-    guard(MR_EINTERNAL, || match exchange_ref(resp) {
-        Some(ex) => c_int::from(ex.response().status()),
-        None => einval("resp is NULL"),
+    guard(MR_EINTERNAL, || match view(resp) {
+        Ok(rsp) => c_int::from(rsp.status()),
+        Err(c) => c,
     })
 }
 
@@ -84,9 +136,11 @@ pub extern "C" fn resp_status(resp: *const mr_resp) -> c_int {
 /// Thread: the thread running the handler.
 #[unsafe(no_mangle)]
 pub extern "C" fn resp_set_header(resp: *mut mr_resp, name: *const c_char, value: *const c_char) -> c_int {
-    with_resp(resp, |ex| match (arg_str(name, "name"), arg_str(value, "value")) {
-        (Ok(n), Ok(v)) => status(ex.response_mut().set_header(n, v)),
-        (Err(c), _) | (_, Err(c)) => c,
+    with_resp(resp, false, |rsp, _| {
+        match (arg_str(name, "name"), arg_str(value, "value")) {
+            (Ok(n), Ok(v)) => status(rsp.set_header(n, v)),
+            (Err(c), _) | (_, Err(c)) => c,
+        }
     })
 }
 
@@ -101,9 +155,11 @@ pub extern "C" fn resp_set_header(resp: *mut mr_resp, name: *const c_char, value
 /// Thread: the thread running the handler.
 #[unsafe(no_mangle)]
 pub extern "C" fn resp_add_header(resp: *mut mr_resp, name: *const c_char, value: *const c_char) -> c_int {
-    with_resp(resp, |ex| match (arg_str(name, "name"), arg_str(value, "value")) {
-        (Ok(n), Ok(v)) => status(ex.response_mut().add_header(n, v)),
-        (Err(c), _) | (_, Err(c)) => c,
+    with_resp(resp, false, |rsp, _| {
+        match (arg_str(name, "name"), arg_str(value, "value")) {
+            (Ok(n), Ok(v)) => status(rsp.add_header(n, v)),
+            (Err(c), _) | (_, Err(c)) => c,
+        }
     })
 }
 
@@ -118,7 +174,7 @@ pub extern "C" fn resp_add_header(resp: *mut mr_resp, name: *const c_char, value
 /// Thread: the thread running the handler.
 #[unsafe(no_mangle)]
 pub extern "C" fn resp_remove_header(resp: *mut mr_resp, name: *const c_char) -> c_int {
-    with_resp_str(resp, name, "name", |ex, n| ex.response_mut().remove_header(n))
+    with_resp_str(resp, name, "name", |rsp, n| rsp.remove_header(n))
 }
 
 /// The first value of a header set on the response so far.
@@ -133,14 +189,11 @@ pub extern "C" fn resp_remove_header(resp: *mut mr_resp, name: *const c_char) ->
 #[unsafe(no_mangle)]
 pub extern "C" fn resp_header(resp: *const mr_resp, name: *const c_char) -> *const c_char {
     guard(std::ptr::null(), || {
-        let Some(ex) = exchange_ref(resp) else {
-            einval("resp is NULL");
-            return std::ptr::null();
-        };
+        let Ok(rsp) = view(resp) else { return std::ptr::null() };
         let Ok(name) = arg_str(name, "name") else {
             return std::ptr::null();
         };
-        out_str(ex.response().header(name))
+        out_str(rsp.header(name))
     })
 }
 
@@ -157,7 +210,7 @@ pub extern "C" fn resp_header(resp: *const mr_resp, name: *const c_char) -> *con
 /// Thread: the thread running the handler.
 #[unsafe(no_mangle)]
 pub extern "C" fn resp_set_mime_type(resp: *mut mr_resp, mime: *const c_char) -> c_int {
-    with_resp_str(resp, mime, "mime", |ex, m| ex.response_mut().set_mime_type(m))
+    with_resp_str(resp, mime, "mime", |rsp, m| rsp.set_mime_type(m))
 }
 
 /// Sets a cookie with safe defaults.
@@ -173,16 +226,18 @@ pub extern "C" fn resp_set_mime_type(resp: *mut mr_resp, mime: *const c_char) ->
 /// Thread: the thread running the handler.
 #[unsafe(no_mangle)]
 pub extern "C" fn resp_set_cookie(resp: *mut mr_resp, name: *const c_char, value: *const c_char) -> c_int {
-    with_resp(resp, |ex| match (arg_str(name, "name"), arg_str(value, "value")) {
-        (Ok(n), Ok(v)) => status(ex.response_mut().set_cookie(
-            n,
-            v,
-            None,
-            None,
-            None,
-            cookie_flags::HTTPONLY | cookie_flags::SAMESITE_LAX,
-        )),
-        (Err(c), _) | (_, Err(c)) => c,
+    with_resp(resp, false, |rsp, _| {
+        match (arg_str(name, "name"), arg_str(value, "value")) {
+            (Ok(n), Ok(v)) => status(rsp.set_cookie(
+                n,
+                v,
+                None,
+                None,
+                None,
+                cookie_flags::HTTPONLY | cookie_flags::SAMESITE_LAX,
+            )),
+            (Err(c), _) | (_, Err(c)) => c,
+        }
     })
 }
 
@@ -209,7 +264,7 @@ pub extern "C" fn resp_set_cookie_ex(
     domain: *const c_char,
     flags: c_uint,
 ) -> c_int {
-    with_resp(resp, |ex| {
+    with_resp(resp, false, |rsp, _| {
         let args = (
             arg_str(name, "name"),
             arg_str(value, "value"),
@@ -219,7 +274,7 @@ pub extern "C" fn resp_set_cookie_ex(
         match args {
             (Ok(n), Ok(v), Ok(p), Ok(d)) => {
                 let age = (max_age >= 0).then_some(max_age);
-                status(ex.response_mut().set_cookie(n, v, age, p, d, flags))
+                status(rsp.set_cookie(n, v, age, p, d, flags))
             }
             (Err(c), ..) | (_, Err(c), ..) | (_, _, Err(c), _) | (.., Err(c)) => c,
         }
@@ -237,7 +292,7 @@ pub extern "C" fn resp_set_cookie_ex(
 /// Thread: the thread running the handler.
 #[unsafe(no_mangle)]
 pub extern "C" fn resp_delete_cookie(resp: *mut mr_resp, name: *const c_char) -> c_int {
-    with_resp_str(resp, name, "name", |ex, n| ex.response_mut().delete_cookie(n))
+    with_resp_str(resp, name, "name", |rsp, n| rsp.delete_cookie(n))
 }
 
 /// Sets a text body (text/plain; charset=utf-8).
@@ -251,7 +306,7 @@ pub extern "C" fn resp_delete_cookie(resp: *mut mr_resp, name: *const c_char) ->
 /// Thread: the thread running the handler.
 #[unsafe(no_mangle)]
 pub extern "C" fn resp_set_text(resp: *mut mr_resp, text: *const c_char) -> c_int {
-    with_resp_str(resp, text, "text", |ex, t| ex.response_mut().set_text(t))
+    with_resp_str(resp, text, "text", |rsp, t| rsp.set_text(t))
 }
 
 /// Sets an HTML body (text/html; charset=utf-8).
@@ -265,7 +320,7 @@ pub extern "C" fn resp_set_text(resp: *mut mr_resp, text: *const c_char) -> c_in
 /// Thread: the thread running the handler.
 #[unsafe(no_mangle)]
 pub extern "C" fn resp_set_html(resp: *mut mr_resp, html: *const c_char) -> c_int {
-    with_resp_str(resp, html, "html", |ex, h| ex.response_mut().set_html(h))
+    with_resp_str(resp, html, "html", |rsp, h| rsp.set_html(h))
 }
 
 /// Sets a binary body (application/octet-stream).
@@ -280,8 +335,8 @@ pub extern "C" fn resp_set_html(resp: *mut mr_resp, html: *const c_char) -> c_in
 /// Thread: the thread running the handler.
 #[unsafe(no_mangle)]
 pub extern "C" fn resp_set_content(resp: *mut mr_resp, data: *const c_void, len: usize) -> c_int {
-    with_resp(resp, |ex| match arg_bytes(data, len, "data") {
-        Ok(d) => status(ex.response_mut().set_content(d)),
+    with_resp(resp, false, |rsp, _| match arg_bytes(data, len, "data") {
+        Ok(d) => status(rsp.set_content(d)),
         Err(c) => c,
     })
 }
@@ -298,7 +353,7 @@ pub extern "C" fn resp_set_content(resp: *mut mr_resp, data: *const c_void, len:
 /// Thread: the thread running the handler.
 #[unsafe(no_mangle)]
 pub extern "C" fn resp_set_json(resp: *mut mr_resp, json: *const c_char) -> c_int {
-    with_resp_str(resp, json, "json", |ex, j| ex.response_mut().set_json(j))
+    with_resp_str(resp, json, "json", |rsp, j| rsp.set_json(j))
 }
 
 /// Sends the status line and headers now (seed: send_header).
@@ -328,9 +383,9 @@ pub extern "C" fn resp_send_header(
     content: *const c_void,
     len: usize,
 ) -> c_int {
-    with_resp(resp, |ex| {
+    with_resp(resp, true, |rsp, sink| {
         match (opt_str(reason, "reason"), arg_bytes(content, len, "content")) {
-            (Ok(r), Ok(c)) => status(ex.send_header(r, c)),
+            (Ok(r), Ok(c)) => status(rsp.send_header(sink, r, c)),
             (Err(c), _) | (_, Err(c)) => c,
         }
     })
@@ -352,8 +407,8 @@ pub extern "C" fn resp_send_header(
 /// Thread: the thread running the handler; may block as resp_send_header.
 #[unsafe(no_mangle)]
 pub extern "C" fn resp_send(resp: *mut mr_resp, data: *const c_void, len: usize) -> c_int {
-    with_resp(resp, |ex| match arg_bytes(data, len, "data") {
-        Ok(d) => status(ex.send(d)),
+    with_resp(resp, true, |rsp, sink| match arg_bytes(data, len, "data") {
+        Ok(d) => status(rsp.send(sink, d)),
         Err(c) => c,
     })
 }
@@ -365,13 +420,13 @@ pub extern "C" fn resp_send(resp: *mut mr_resp, data: *const c_void, len: usize)
 /// Thread: the thread running the handler; may block as resp_send.
 #[unsafe(no_mangle)]
 pub extern "C" fn resp_send_str(resp: *mut mr_resp, text: *const c_char) -> c_int {
-    with_resp(resp, |ex| {
+    with_resp(resp, true, |rsp, sink| {
         if text.is_null() {
             return einval("text is NULL");
         }
         // SAFETY: a NUL-terminated string valid for the call (contract).
         let bytes = unsafe { std::ffi::CStr::from_ptr(text) }.to_bytes();
-        status(ex.send(bytes))
+        status(rsp.send(sink, bytes))
     })
 }
 
@@ -386,7 +441,7 @@ pub extern "C" fn resp_send_str(resp: *mut mr_resp, text: *const c_char) -> c_in
 /// Thread: the thread running the handler; may block as resp_send.
 #[unsafe(no_mangle)]
 pub extern "C" fn resp_flush(resp: *mut mr_resp) -> c_int {
-    with_resp(resp, |ex| status(ex.flush()))
+    with_resp(resp, true, |rsp, sink| status(rsp.flush(sink)))
 }
 
 /// Makes the response a redirect (seed: redirect).
@@ -407,7 +462,7 @@ pub extern "C" fn resp_flush(resp: *mut mr_resp) -> c_int {
 /// Thread: the thread running the handler.
 #[unsafe(no_mangle)]
 pub extern "C" fn resp_redirect(resp: *mut mr_resp, location: *const c_char, code: c_int) -> c_int {
-    with_resp_str(resp, location, "location", |ex, l| ex.response_mut().redirect(l, code))
+    with_resp_str(resp, location, "location", |rsp, l| rsp.redirect(l, code))
 }
 
 /// Sends an error response and closes the connection (seed: abort).
@@ -428,9 +483,9 @@ pub extern "C" fn resp_redirect(resp: *mut mr_resp, location: *const c_char, cod
 /// Thread: the thread running the handler; may block as resp_send.
 #[unsafe(no_mangle)]
 pub extern "C" fn resp_abort(resp: *mut mr_resp, code: c_int, content: *const c_char, reason: *const c_char) -> c_int {
-    with_resp(resp, |ex| {
+    with_resp(resp, false, |rsp, sink| {
         match (opt_str(content, "content"), opt_str(reason, "reason")) {
-            (Ok(c), Ok(r)) => status(ex.abort(code, c.map(str::as_bytes), r)),
+            (Ok(c), Ok(r)) => status(rsp.abort(sink, code, c.map(str::as_bytes), r)),
             (Err(c), _) | (_, Err(c)) => c,
         }
     })
@@ -447,7 +502,7 @@ pub extern "C" fn resp_abort(resp: *mut mr_resp, code: c_int, content: *const c_
 /// Thread: the thread running the handler.
 #[unsafe(no_mangle)]
 pub extern "C" fn resp_close(resp: *mut mr_resp) -> c_int {
-    with_resp(resp, |ex| status(ex.close()))
+    with_resp(resp, false, |rsp, sink| status(rsp.close(sink)))
 }
 
 /// The client socket's file descriptor (seed: client).
@@ -463,13 +518,240 @@ pub extern "C" fn resp_close(resp: *mut mr_resp) -> c_int {
 /// Thread: the thread running the handler.
 #[unsafe(no_mangle)]
 pub extern "C" fn resp_client_fd(resp: *const mr_resp) -> c_int {
-    guard(MR_EINTERNAL, || match exchange_ref(resp) {
-        Some(ex) => match ex.client_fd() {
-            Ok(fd) => fd,
-            Err(e) => code_of(&e),
+    guard(MR_EINTERNAL, || {
+        let fd = match handle(resp.cast_mut()) {
+            Some(RespHandle::Inline(ex)) => inline(*ex).client_fd(),
+            Some(RespHandle::Deferred(d)) => d.client_fd(),
+            None => return einval("resp is NULL"),
+        };
+        fd.unwrap_or_else(|e| code_of(&e))
+    })
+}
+
+/// A body producer for resp_stream.
+///
+/// Called on a thread of the library's blocking pool, never on a worker,
+/// so it may block or sleep. Fill `buf` with up to `cap` bytes and return
+/// the count; return 0 at the end of the body, or a negative value on an
+/// error (the connection is then closed without finishing the body).
+pub type mr_stream_fn = Option<unsafe extern "C" fn(userdata: *mut c_void, buf: *mut c_void, cap: usize) -> isize>;
+
+/// Releases a producer's userdata; called exactly once.
+pub type mr_free_fn = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
+
+/// A C producer; dropping it calls `free_userdata` (exactly once).
+struct CProducer {
+    next: unsafe extern "C" fn(*mut c_void, *mut c_void, usize) -> isize,
+    userdata: *mut c_void,
+    free: mr_free_fn,
+}
+
+// SAFETY: the header says producers run on the library's blocking threads;
+// the userdata is only passed back to the user's functions.
+unsafe impl Send for CProducer {}
+
+impl CProducer {
+    fn call(&mut self, buf: &mut [u8]) -> isize {
+        // SAFETY: user-supplied producer; `buf` is valid for `buf.len()` bytes.
+        unsafe { (self.next)(self.userdata, buf.as_mut_ptr().cast(), buf.len()) }
+    }
+}
+
+impl Drop for CProducer {
+    fn drop(&mut self) {
+        if let Some(free) = self.free {
+            // SAFETY: user-supplied destructor, called once for its userdata.
+            unsafe { free(self.userdata) }
+        }
+    }
+}
+
+/// Streams the body from a producer (seed: `resp.streaming = generator()`).
+///
+/// After the handler returns, the head is sent (chunked on HTTP/1.1,
+/// close-delimited on HTTP/1.0, or the Content-Length the handler set) and
+/// `next` is called on the library's blocking thread pool, never on a
+/// worker, for each piece until it returns 0 (end) or a negative value
+/// (error: the connection is closed without the final chunk). Each piece
+/// is written before the next is asked for, so a slow client slows the
+/// producer. Status and headers may still be set until the handler
+/// returns; the body comes only from the producer.
+///
+/// Returns: MR_OK; MR_EINVAL if `resp` or `next` is NULL; MR_ESTATE if the
+/// response was deferred, already has a producer, is finished, or `resp`
+/// is a deferred handle.
+/// Ownership: on MR_OK the library owns `userdata` and calls
+/// `free_userdata(userdata)` exactly once (after the end, an error, when
+/// the client goes away, or when the server stops); `free_userdata` may be
+/// NULL. On failure nothing is taken: `userdata` stays the caller's.
+/// Thread: the thread running the handler; `next` and `free_userdata` run
+/// on the library's blocking threads.
+#[unsafe(no_mangle)]
+pub extern "C" fn resp_stream(
+    resp: *mut mr_resp,
+    next: mr_stream_fn,
+    userdata: *mut c_void,
+    free_userdata: mr_free_fn,
+) -> c_int {
+    guard(MR_EINTERNAL, || {
+        let Some(next) = next else {
+            return einval("next is NULL");
+        };
+        match handle(resp) {
+            Some(RespHandle::Inline(ex)) => {
+                let ex = inline(*ex);
+                if let Err(e) = ex.can_stream() {
+                    return code_of(&e);
+                }
+                let mut p = CProducer {
+                    next,
+                    userdata,
+                    free: free_userdata,
+                };
+                ex.stream(Box::new(move |buf: &mut [u8]| p.call(buf)));
+                MR_OK
+            }
+            Some(RespHandle::Deferred(_)) => code_of(&crate::error::Error::state(
+                "resp_stream needs the handler's own response, not a deferred one",
+            )),
+            None => einval("resp is NULL"),
+        }
+    })
+}
+
+/// Keeps the response open after the handler returns, for another thread.
+///
+/// Returns a new handle that owns the response; the handler's `resp` must
+/// not be used afterwards (calls on it fail with MR_ESTATE). Any thread may
+/// then use the handle with the resp_* functions (one thread at a time) and
+/// must end it with resp_finish, which sends the end of the response and
+/// frees the handle. The connection takes no further request (pipelined
+/// ones wait) until then. Bytes sent on the handle go through a small
+/// bounded queue: when the client does not read, sending waits (at most the
+/// write timeout, then MR_ETIMEDOUT). If the client goes away, calls fail
+/// with MR_ECLOSED; resp_finish still frees the handle. Handles never
+/// finished are freed by server_free (after server_stop their calls fail
+/// with MR_ECLOSED). A request body the handler has not read when it
+/// defers makes the connection close after the response. Calling it on a
+/// deferred handle returns that handle.
+///
+/// Returns: the deferred handle; NULL if `resp` is NULL or the response is
+/// finished, already has a producer, or the connection is closed (detail
+/// in mr_last_error).
+/// Ownership: the caller owns the returned handle until resp_finish (or
+/// server_free).
+/// Thread: call it on the thread running the handler; use the handle from
+/// any thread, one at a time.
+#[unsafe(no_mangle)]
+pub extern "C" fn resp_defer(resp: *mut mr_resp) -> *mut mr_resp {
+    guard(std::ptr::null_mut(), || match handle(resp) {
+        Some(RespHandle::Inline(ex)) => match inline(*ex).defer() {
+            Ok(d) => {
+                let registry = d.registry.clone();
+                let ptr = Box::into_raw(Box::new(RespHandle::Deferred(d)));
+                let id = ptr as usize;
+                registry.insert(
+                    id,
+                    Box::new(move || {
+                        // SAFETY: `id` is the Box made above, still owned by
+                        // the registry: resp_finish removes it before freeing.
+                        drop(unsafe { Box::from_raw(id as *mut RespHandle) })
+                    }),
+                );
+                ptr.cast()
+            }
+            Err(e) => {
+                code_of(&e);
+                std::ptr::null_mut()
+            }
         },
+        Some(RespHandle::Deferred(_)) => resp,
+        None => {
+            einval("resp is NULL");
+            std::ptr::null_mut()
+        }
+    })
+}
+
+/// Ends a deferred response and frees its handle.
+///
+/// Sends what is still buffered: the whole response if nothing was sent
+/// yet (status, headers and buffered body as set on the handle), or the
+/// final chunk of a streamed one. The handle is freed in every case, also
+/// when the client went away.
+///
+/// Returns: MR_OK; MR_EINVAL if `resp` is NULL; MR_ESTATE if `resp` is not
+/// a deferred handle (the handler's own response ends when it returns);
+/// MR_ECLOSED if the client went away (or the server stopped);
+/// MR_ETIMEDOUT if the client did not take the data in time.
+/// Ownership: takes the handle; it must not be used afterwards.
+/// Thread: any thread, while no other thread uses the handle.
+#[unsafe(no_mangle)]
+pub extern "C" fn resp_finish(resp: *mut mr_resp) -> c_int {
+    guard(MR_EINTERNAL, || match handle(resp) {
+        Some(RespHandle::Deferred(d)) => {
+            let rc = status(d.finish());
+            if d.registry.remove(resp as usize) {
+                // SAFETY: the handle is the Box made by resp_defer; it was
+                // still registered, so nobody freed it, and the caller gives
+                // it up with this call.
+                drop(unsafe { Box::from_raw(resp.cast::<RespHandle>()) });
+            }
+            rc
+        }
+        Some(RespHandle::Inline(_)) => code_of(&crate::error::Error::state(
+            "resp_finish takes a handle from resp_defer",
+        )),
         None => einval("resp is NULL"),
     })
+}
+
+/// Sends one Server-Sent Event and flushes it at once.
+///
+/// The first event sends the head with `Content-Type: text/event-stream`
+/// and `Cache-Control: no-cache` (unless a Cache-Control was set). The
+/// event is `event: <event>` and `id: <id>` lines when given, one
+/// `data: <line>` line per line of `data` (CRLF, CR and LF end lines), and
+/// an empty line. Use it on a deferred handle (events from another thread)
+/// or in the handler itself.
+///
+/// Returns: MR_OK; MR_EINVAL if `resp` or `data` is NULL, `event` or `id`
+/// contains CR, LF or NUL, or a string is not UTF-8; MR_ESTATE if the
+/// response is finished, was deferred (use the deferred handle) or has a
+/// producer; MR_ETIMEDOUT / MR_ECLOSED as resp_send.
+/// Ownership: the strings are copied or sent before returning.
+/// Thread: the thread running the handler, or the one holding the deferred
+/// handle; may block as resp_send.
+#[unsafe(no_mangle)]
+pub extern "C" fn resp_sse_event(
+    resp: *mut mr_resp,
+    event: *const c_char,
+    data: *const c_char,
+    id: *const c_char,
+) -> c_int {
+    with_resp(resp, true, |rsp, sink| {
+        match (opt_str(event, "event"), arg_str(data, "data"), opt_str(id, "id")) {
+            (Ok(e), Ok(d), Ok(i)) => status(rsp.sse_event(sink, e, d, i)),
+            (Err(c), ..) | (_, Err(c), _) | (.., Err(c)) => c,
+        }
+    })
+}
+
+/// Sets a Server-Sent Events heartbeat for a deferred event stream.
+///
+/// A comment line (`: heartbeat`) is sent every `seconds` while the stream
+/// has nothing else to send, so proxies and browsers keep it open and a
+/// client that left is noticed. 0 turns it off (the default). It applies to deferred responses with a
+/// chunked or close-delimited body once the head is sent.
+///
+/// Returns: MR_OK; MR_EINVAL if `resp` is NULL; MR_ESTATE if the response
+/// is finished or was deferred (use the deferred handle).
+/// Ownership: none.
+/// Thread: the thread running the handler, or the one holding the deferred
+/// handle.
+#[unsafe(no_mangle)]
+pub extern "C" fn resp_sse_heartbeat(resp: *mut mr_resp, seconds: c_uint) -> c_int {
+    with_resp(resp, false, |rsp, _| status(rsp.set_heartbeat(seconds)))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::error::{code_of, einval, status, MR_EINTERNAL};
 use super::guard::guard;
+use super::resp::RespHandle;
 use super::{arg_str, mr_req, mr_resp, mr_server, opt_str};
 use crate::error::Error;
 use crate::exchange::Exchange;
@@ -49,9 +50,12 @@ unsafe impl Sync for CHandler {}
 impl CHandler {
     fn call(&self, ex: &mut Exchange<'_>) -> bool {
         let p: *mut Exchange<'_> = ex;
-        // SAFETY: a C function pointer supplied by the user; `p` is valid for
-        // the whole call and only used through the req_/resp_ functions.
-        unsafe { (self.f)(p.cast(), p.cast(), self.userdata) == 0 }
+        let mut resp = RespHandle::Inline(p.cast());
+        let r: *mut RespHandle = &mut resp;
+        // SAFETY: a C function pointer supplied by the user; `p` and `r` are
+        // valid for the whole call and only used through the req_/resp_
+        // functions.
+        unsafe { (self.f)(p.cast(), r.cast(), self.userdata) == 0 }
     }
 }
 

@@ -10,8 +10,12 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smol::future::or;
+use smol::channel::Receiver;
+use smol::future::{or, pending};
+use smol::io::AsyncReadExt;
+use smol::Timer;
 
+use crate::deferred::{Handoff, Msg, Producer};
 use crate::exchange::{BodyState, Exchange, Leftover, Wire};
 use crate::http::io::{fill, shutdown, write_all2, ReadBuf, Stream};
 use crate::http::parse::{parse_head, too_long, HeadError, HeadLimits};
@@ -252,6 +256,7 @@ impl Conn<'_> {
 
         let mut poison = None;
         let mut broken = false;
+        let mut handoff = None;
         if let Some(handler) = handler {
             let mut ex = Exchange {
                 req: &mut self.req,
@@ -266,11 +271,16 @@ impl Conn<'_> {
                 },
                 cfg: &shared.cfg,
                 poison: None,
+                handoff: None,
+                registry: &shared.registry,
             };
             let ok = handler(&mut ex);
             poison = ex.poison;
             broken = ex.wire.broken;
-            if poison.is_none() && !ok && !self.resp.committed() {
+            handoff = ex.handoff.take();
+            if poison.is_none() && !ok && !self.resp.committed() && !matches!(handoff, Some(Handoff::Deferred(_))) {
+                // A failed handler's producer is dropped (its userdata freed).
+                handoff = None;
                 self.resp.set_error(500);
             }
         }
@@ -280,6 +290,8 @@ impl Conn<'_> {
                 LogLevel::Warn,
                 format_args!("{} request body rejected with {}", self.remote, code),
             );
+            // A deferred handle's sends now fail: the connection answers.
+            handoff = None;
             if self.resp.committed() {
                 broken = true;
             } else {
@@ -295,8 +307,15 @@ impl Conn<'_> {
                     self.remote
                 ),
             );
-            self.access_log(started);
+            self.access_log(started, self.resp.status(), self.resp.bytes_sent());
             return false;
+        }
+        if let Some(Handoff::Deferred(rx)) = handoff {
+            // The deferred response decided about the unread body when it
+            // was deferred; it ends the connection if it must.
+            let (keep, status, bytes) = self.pump_deferred(rx).await;
+            self.access_log(started, status, bytes);
+            return keep && !shared.is_stopping();
         }
 
         let mut drain = false;
@@ -316,8 +335,11 @@ impl Conn<'_> {
         if shared.is_stopping() {
             self.resp.force_close = true;
         }
-        let close = self.resp.finish(&mut self.wbuf);
-        self.access_log(started);
+        let close = match handoff {
+            Some(Handoff::Producer(p)) => self.run_producer(p).await,
+            _ => self.resp.finish(&mut self.wbuf),
+        };
+        self.access_log(started, self.resp.status(), self.resp.bytes_sent());
         if close {
             return false;
         }
@@ -328,6 +350,126 @@ impl Conn<'_> {
             return false;
         }
         true
+    }
+
+    /// Writes what a deferred response sends until it ends. Meanwhile the
+    /// socket is watched: a client that goes away (EOF or error) ends the
+    /// response at once, and bytes it pipelines are kept for later. Returns
+    /// (keep the connection, status, body bytes) for the access log.
+    async fn pump_deferred(&mut self, rx: Receiver<Msg>) -> (bool, u16, u64) {
+        let write_timeout = self.shared.cfg.write_timeout;
+        let read_limit = self.shared.cfg.max_header_bytes + 64 * 1024;
+        let mut heartbeat: Option<(Duration, Vec<u8>)> = None;
+        let mut status = 200;
+        if self.flush().await.is_err() {
+            return (false, status, 0);
+        }
+        loop {
+            enum Event {
+                Msg(Option<Msg>),
+                Tick,
+                Gone,
+            }
+            let event = {
+                let recv = async { Event::Msg(rx.recv().await.ok()) };
+                let tick = async {
+                    match &heartbeat {
+                        Some((every, _)) => {
+                            Timer::after(*every).await;
+                        }
+                        None => pending::<()>().await,
+                    }
+                    Event::Tick
+                };
+                let io = &mut *self.io;
+                let rbuf = &mut self.rbuf;
+                let gone = async {
+                    loop {
+                        if rbuf.len() >= read_limit {
+                            pending::<()>().await;
+                        }
+                        let spare = rbuf.spare(4096);
+                        let r = io.read(spare).await;
+                        rbuf.commit(4096, *r.as_ref().unwrap_or(&0));
+                        if !matches!(r, Ok(n) if n > 0) {
+                            return Event::Gone;
+                        }
+                    }
+                };
+                or(recv, or(tick, gone)).await
+            };
+            let bytes = match event {
+                Event::Msg(Some(Msg::Data(b))) => b,
+                Event::Tick => heartbeat.as_ref().map(|(_, f)| f.clone()).unwrap_or_default(),
+                Event::Msg(Some(Msg::Heartbeat { every, frame })) => {
+                    heartbeat = Some((every, frame));
+                    continue;
+                }
+                Event::Msg(Some(Msg::End {
+                    close,
+                    status: s,
+                    bytes,
+                })) => {
+                    status = s;
+                    let ok = self.flush().await.is_ok();
+                    return (ok && !close, status, bytes);
+                }
+                Event::Msg(Some(Msg::Close)) | Event::Msg(None) | Event::Gone => return (false, status, 0),
+            };
+            if write_all2(self.io, &bytes, &[], write_timeout).await.is_err() {
+                status = 0;
+                return (false, status, 0);
+            }
+        }
+    }
+
+    /// Runs a `resp_stream` producer on the blocking pool (it may sleep)
+    /// and writes each piece before asking for the next, so a slow client
+    /// slows the producer instead of growing memory. Returns true when the
+    /// connection must close.
+    async fn run_producer(&mut self, mut producer: Producer) -> bool {
+        const PIECE: usize = 16 * 1024;
+        if self.resp.start_stream(&mut self.wbuf).is_err() {
+            return true;
+        }
+        if self.resp.bodyless() {
+            drop(producer);
+            return self.resp.finish(&mut self.wbuf);
+        }
+        let write_timeout = self.shared.cfg.write_timeout;
+        let mut buf = vec![0u8; PIECE];
+        loop {
+            if write_all2(self.io, &self.wbuf, &[], write_timeout).await.is_err() {
+                return true;
+            }
+            self.wbuf.clear();
+            let (n, b, p) = smol::unblock(move || {
+                let n = producer(&mut buf);
+                (n, buf, producer)
+            })
+            .await;
+            buf = b;
+            producer = p;
+            match usize::try_from(n) {
+                Ok(0) => break,
+                Ok(n) if n <= buf.len() => {
+                    if self.resp.send(&mut self.wbuf, &buf[..n]).is_err() {
+                        return true;
+                    }
+                }
+                // A negative count (or more than the buffer holds) is the
+                // producer's error: close without the final chunk.
+                _ => {
+                    self.shared.log(
+                        LogLevel::Warn,
+                        format_args!("{} stream producer failed ({n}); closing", self.remote),
+                    );
+                    return true;
+                }
+            }
+        }
+        drop(producer);
+        self.resp.finish(&mut self.wbuf)
     }
 
     /// Reads and drops an unread request body (up to the drain limit), so
@@ -371,7 +513,7 @@ impl Conn<'_> {
         }
     }
 
-    fn access_log(&self, started: Instant) {
+    fn access_log(&self, started: Instant, status: u16, bytes: u64) {
         if !self.shared.logs() {
             return;
         }
@@ -387,8 +529,8 @@ impl Conn<'_> {
                 if q.is_empty() { "" } else { "?" },
                 String::from_utf8_lossy(q),
                 if self.req.version() == 10 { 0 } else { 1 },
-                self.resp.status(),
-                self.resp.bytes_sent(),
+                status,
+                bytes,
                 elapsed.as_millis(),
                 elapsed.as_micros() % 1000,
             ),

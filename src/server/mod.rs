@@ -28,6 +28,7 @@ use smol::{Async, Executor, Timer};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::Config;
+use crate::deferred::RegistryRef;
 use crate::error::{Error, Result};
 use crate::http::conn::serve;
 use crate::router::{Handler, Router};
@@ -66,6 +67,8 @@ struct Inner {
 struct Control {
     inner: Mutex<Inner>,
     changed: Condvar,
+    /// Deferred responses not finished yet, freed with the server.
+    registry: RegistryRef,
 }
 
 /// An HTTP server: configure, `start` (or `run`), `stop`.
@@ -99,6 +102,7 @@ impl Server {
                     stopper: None,
                 }),
                 changed: Condvar::new(),
+                registry: RegistryRef::default(),
             }),
         }
     }
@@ -196,7 +200,12 @@ impl Server {
             .map(|l| l.get_ref().local_addr().map(|a| a.port()).unwrap_or(0))
             .collect();
 
-        let shared = Arc::new(Shared::new(g.cfg.clone(), Arc::new(g.router.clone()), g.log.clone()));
+        let shared = Arc::new(Shared::new(
+            g.cfg.clone(),
+            Arc::new(g.router.clone()),
+            g.log.clone(),
+            self.ctl.registry.clone(),
+        ));
         let executor = Arc::new(Executor::new());
         for l in listeners {
             executor
@@ -318,6 +327,10 @@ impl Drop for Server {
         // From a handler this only begins the stop; the stop thread owns
         // what it needs, so nothing here is freed under it.
         let _ = self.stop(Duration::ZERO);
+        if !self.on_own_worker() {
+            // Deferred handles the application never finished.
+            self.ctl.registry.reclaim();
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use event_listener::Event;
 
 use crate::config::Config;
+use crate::deferred::RegistryRef;
 use crate::router::Router;
 
 /// Log levels (values are part of the C ABI).
@@ -38,6 +39,8 @@ pub(crate) struct Shared {
     pub conns: AtomicUsize,
     /// Notified when `conns` goes down.
     pub conn_closed: Event,
+    /// Deferred handles not finished yet (outlives this run).
+    pub registry: RegistryRef,
 }
 
 thread_local! {
@@ -45,7 +48,7 @@ thread_local! {
 }
 
 impl Shared {
-    pub(crate) fn new(cfg: Config, router: Arc<Router>, log: Option<LogFn>) -> Self {
+    pub(crate) fn new(cfg: Config, router: Arc<Router>, log: Option<LogFn>, registry: RegistryRef) -> Self {
         Shared {
             cfg,
             router,
@@ -54,6 +57,7 @@ impl Shared {
             stop: Event::new(),
             conns: AtomicUsize::new(0),
             conn_closed: Event::new(),
+            registry,
         }
     }
 

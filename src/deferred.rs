@@ -1,0 +1,222 @@
+//! Responses that outlive their handler.
+//!
+//! `resp_defer` moves the response state out of the exchange into a
+//! [`Deferred`] that any thread may drive (one at a time). What it sends goes
+//! through a bounded channel to the connection task, which writes it: the
+//! channel holds at most [`CHANNEL_DEPTH`] pieces of at most [`PIECE`]
+//! bytes, so a client that does not read makes the sender wait (up to the
+//! write timeout, then `MR_ETIMEDOUT`) instead of growing memory.
+//!
+//! `resp_stream` hands a producer to the connection task instead, which
+//! calls it on the blocking thread pool (producers may sleep) and writes
+//! each piece before asking for the next.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smol::channel::{Receiver, Sender, TrySendError};
+use smol::future::or;
+use smol::Timer;
+
+use crate::error::{Error, Result};
+use crate::response::{Response, Sink};
+
+/// Pieces queued between a deferred response and its connection.
+pub(crate) const CHANNEL_DEPTH: usize = 8;
+/// Largest piece sent through the channel.
+pub(crate) const PIECE: usize = 64 * 1024;
+
+/// What a deferred response tells its connection.
+pub(crate) enum Msg {
+    /// Bytes to write, already framed.
+    Data(Vec<u8>),
+    /// While idle, write `frame` every `every` (SSE heartbeat).
+    Heartbeat { every: Duration, frame: Vec<u8> },
+    /// The response is complete.
+    End { close: bool, status: u16, bytes: u64 },
+    /// Close the connection now (resp_close, resp_abort).
+    Close,
+}
+
+/// A [`Sink`] that sends through the channel, waiting while it is full.
+pub(crate) struct ChannelSink {
+    buf: Vec<u8>,
+    tx: Sender<Msg>,
+    write_timeout: Duration,
+    closed: bool,
+}
+
+impl ChannelSink {
+    pub(crate) fn send(&mut self, msg: Msg) -> Result<()> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        let r = match self.tx.try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Closed(_)) => Err(Error::Closed),
+            Err(TrySendError::Full(msg)) => {
+                let tx = &self.tx;
+                let t = self.write_timeout;
+                smol::block_on(or(async { tx.send(msg).await.map_err(|_| Error::Closed) }, async {
+                    Timer::after(t).await;
+                    Err(Error::TimedOut)
+                }))
+            }
+        };
+        if r.is_err() {
+            // A piece was lost or the connection is gone: nothing more can
+            // go out on this response.
+            self.closed = true;
+        }
+        r
+    }
+}
+
+impl Sink for ChannelSink {
+    fn buf(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    fn flush(&mut self, threshold: usize) -> Result<()> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        if self.buf.is_empty() || self.buf.len() < threshold {
+            return Ok(());
+        }
+        let data = std::mem::take(&mut self.buf);
+        self.send(Msg::Data(data))
+    }
+
+    fn write_through(&mut self, data: &[u8]) -> Result<()> {
+        self.flush(0)?;
+        for piece in data.chunks(PIECE) {
+            self.send(Msg::Data(piece.to_vec()))?;
+        }
+        Ok(())
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.flush(0);
+        let _ = self.send(Msg::Close);
+        self.closed = true;
+    }
+}
+
+/// A response handed over by `resp_defer`.
+pub struct Deferred {
+    pub(crate) resp: Response,
+    pub(crate) sink: ChannelSink,
+    fd: Option<i32>,
+    heartbeat_sent: bool,
+    /// Where the C handle is registered until `resp_finish`.
+    pub(crate) registry: RegistryRef,
+}
+
+impl Deferred {
+    pub(crate) fn new(
+        resp: Response,
+        tx: Sender<Msg>,
+        write_timeout: Duration,
+        fd: Option<i32>,
+        registry: RegistryRef,
+    ) -> Self {
+        Deferred {
+            resp,
+            sink: ChannelSink {
+                buf: Vec::new(),
+                tx,
+                write_timeout,
+                closed: false,
+            },
+            fd,
+            heartbeat_sent: false,
+            registry,
+        }
+    }
+
+    /// The response state and where its bytes go.
+    pub(crate) fn parts(&mut self) -> (&mut Response, &mut dyn Sink) {
+        (&mut self.resp, &mut self.sink)
+    }
+
+    /// Tells the connection about the heartbeat once the head is out and
+    /// the framing known.
+    pub(crate) fn sync_heartbeat(&mut self) -> Result<()> {
+        if self.heartbeat_sent {
+            return Ok(());
+        }
+        let Some(every) = self.resp.heartbeat else {
+            return Ok(());
+        };
+        if let Some(frame) = self.resp.frame_extra(b": heartbeat\n\n") {
+            self.heartbeat_sent = true;
+            self.sink.send(Msg::Heartbeat { every, frame })?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn client_fd(&self) -> Result<i32> {
+        if self.sink.closed || self.sink.tx.is_closed() {
+            return Err(Error::Closed);
+        }
+        self.fd.ok_or(Error::Unsupported("this connection has no OS socket"))
+    }
+
+    /// Ends the response: the final chunk, or the whole buffered response
+    /// if nothing was sent yet.
+    pub(crate) fn finish(&mut self) -> Result<()> {
+        let close = self.resp.finish(&mut self.sink);
+        self.sink.flush(0)?;
+        let (status, bytes) = (self.resp.status(), self.resp.bytes_sent());
+        self.sink.send(Msg::End { close, status, bytes })
+    }
+}
+
+/// A body producer for `resp_stream`: fills the buffer and returns the
+/// byte count, 0 at the end, or a negative value on error. Dropping it
+/// releases what it owns (the C `free_userdata`).
+pub type Producer = Box<dyn FnMut(&mut [u8]) -> isize + Send>;
+
+/// What the connection does after the handler returned.
+pub(crate) enum Handoff {
+    Deferred(Receiver<Msg>),
+    Producer(Producer),
+}
+
+/// Destructors of deferred handles not finished yet: run when the server
+/// is freed, so a handle the application forgot does not leak.
+#[derive(Default)]
+pub struct Registry {
+    pending: Mutex<HashMap<usize, Box<dyn FnOnce() + Send>>>,
+}
+
+impl Registry {
+    pub(crate) fn insert(&self, id: usize, destroy: Box<dyn FnOnce() + Send>) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, destroy);
+    }
+
+    /// Forgets a handle its owner is about to free. False if unknown.
+    pub(crate) fn remove(&self, id: usize) -> bool {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id)
+            .is_some()
+    }
+
+    /// Frees every handle still registered.
+    pub(crate) fn reclaim(&self) {
+        let all: Vec<_> = self.pending.lock().unwrap_or_else(|e| e.into_inner()).drain().collect();
+        for (_, destroy) in all {
+            destroy();
+        }
+    }
+}
+
+/// A shared registry.
+pub(crate) type RegistryRef = Arc<Registry>;
