@@ -645,6 +645,12 @@ int resp_stream(mr_resp *resp, mr_stream_fn next, void *userdata, mr_free_fn fre
 // defers makes the connection close after the response. Calling it on a
 // deferred handle returns that handle.
 //
+// The queue holds 8 pieces of up to 64 KiB and is written once the
+// handler has returned: send at most that much on the handle before
+// returning, and send the rest from another thread. A handler that sends
+// on another request's deferred handle (an SSE broadcast) may wait while
+// that queue is full, holding its worker.
+//
 // Returns: the deferred handle; NULL if `resp` is NULL or the response is
 // finished, already has a producer, or the connection is closed (detail
 // in mr_last_error).

@@ -635,6 +635,12 @@ pub extern "C" fn resp_stream(
 /// defers makes the connection close after the response. Calling it on a
 /// deferred handle returns that handle.
 ///
+/// The queue holds 8 pieces of up to 64 KiB and is written once the
+/// handler has returned: send at most that much on the handle before
+/// returning, and send the rest from another thread. A handler that sends
+/// on another request's deferred handle (an SSE broadcast) may wait while
+/// that queue is full, holding its worker.
+///
 /// Returns: the deferred handle; NULL if `resp` is NULL or the response is
 /// finished, already has a producer, or the connection is closed (detail
 /// in mr_last_error).
