@@ -12,6 +12,7 @@
 //! each piece before asking for the next.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -45,23 +46,43 @@ pub(crate) struct ChannelSink {
     tx: Sender<Msg>,
     write_timeout: Duration,
     closed: bool,
+    timed_out: Arc<AtomicBool>,
 }
 
 impl ChannelSink {
+    /// Closed, or timed out if the connection gave up on a slow client.
+    fn gone(&self) -> Error {
+        if self.timed_out.load(Ordering::Acquire) {
+            Error::TimedOut
+        } else {
+            Error::Closed
+        }
+    }
+
+    /// True once nothing sent can reach the client any more.
+    pub(crate) fn is_gone(&self) -> bool {
+        self.closed || self.tx.is_closed()
+    }
+
     pub(crate) fn send(&mut self, msg: Msg) -> Result<()> {
-        if self.closed {
-            return Err(Error::Closed);
+        if self.is_gone() {
+            self.closed = true;
+            return Err(self.gone());
         }
         let r = match self.tx.try_send(msg) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Closed(_)) => Err(Error::Closed),
+            Err(TrySendError::Closed(_)) => Err(self.gone()),
             Err(TrySendError::Full(msg)) => {
                 let tx = &self.tx;
                 let t = self.write_timeout;
-                smol::block_on(or(async { tx.send(msg).await.map_err(|_| Error::Closed) }, async {
+                let sent = smol::block_on(or(async { tx.send(msg).await.map_err(|_| Error::Closed) }, async {
                     Timer::after(t).await;
                     Err(Error::TimedOut)
-                }))
+                }));
+                match sent {
+                    Err(Error::Closed) => Err(self.gone()),
+                    other => other,
+                }
             }
         };
         if r.is_err() {
@@ -79,8 +100,9 @@ impl Sink for ChannelSink {
     }
 
     fn flush(&mut self, threshold: usize) -> Result<()> {
-        if self.closed {
-            return Err(Error::Closed);
+        if self.is_gone() {
+            self.closed = true;
+            return Err(self.gone());
         }
         if self.buf.is_empty() || self.buf.len() < threshold {
             return Ok(());
@@ -90,8 +112,17 @@ impl Sink for ChannelSink {
     }
 
     fn write_through(&mut self, data: &[u8]) -> Result<()> {
-        self.flush(0)?;
-        for piece in data.chunks(PIECE) {
+        // Buffered bytes (a chunk-size line) travel with the first piece:
+        // one queue slot per piece of data.
+        let mut pieces = data.chunks(PIECE);
+        let mut first = std::mem::take(&mut self.buf);
+        if let Some(p) = pieces.next() {
+            first.extend_from_slice(p);
+        }
+        if !first.is_empty() {
+            self.send(Msg::Data(first))?;
+        }
+        for piece in pieces {
             self.send(Msg::Data(piece.to_vec()))?;
         }
         Ok(())
@@ -118,6 +149,7 @@ impl Deferred {
     pub(crate) fn new(
         resp: Response,
         tx: Sender<Msg>,
+        timed_out: Arc<AtomicBool>,
         write_timeout: Duration,
         fd: Option<i32>,
         registry: RegistryRef,
@@ -129,6 +161,7 @@ impl Deferred {
                 tx,
                 write_timeout,
                 closed: false,
+                timed_out,
             },
             fd,
             heartbeat_sent: false,
@@ -158,8 +191,8 @@ impl Deferred {
     }
 
     pub(crate) fn client_fd(&self) -> Result<i32> {
-        if self.sink.closed || self.sink.tx.is_closed() {
-            return Err(Error::Closed);
+        if self.sink.is_gone() {
+            return Err(self.sink.gone());
         }
         self.fd.ok_or(Error::Unsupported("this connection has no OS socket"))
     }
@@ -181,7 +214,9 @@ pub type Producer = Box<dyn FnMut(&mut [u8]) -> isize + Send>;
 
 /// What the connection does after the handler returned.
 pub(crate) enum Handoff {
-    Deferred(Receiver<Msg>),
+    /// The receiving end, and the flag the connection sets when it gave up
+    /// because the client did not read (so senders get MR_ETIMEDOUT).
+    Deferred(Receiver<Msg>, Arc<AtomicBool>),
     Producer(Producer),
 }
 

@@ -10,6 +10,8 @@
 //! library then answers 400 (or 413/408/431) with `Connection: close`,
 //! whatever the handler set, as the C contract describes.
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
@@ -399,7 +401,7 @@ impl Exchange<'_> {
     /// it (not after `defer`; no sending after `stream`).
     pub(crate) fn target(&mut self, sending: bool) -> Result<(&mut Response, &mut dyn Sink)> {
         match self.handoff {
-            Some(Handoff::Deferred(_)) => Err(Error::state(
+            Some(Handoff::Deferred(..)) => Err(Error::state(
                 "the response was deferred: use the handle resp_defer returned",
             )),
             Some(Handoff::Producer(_)) if sending => {
@@ -449,11 +451,13 @@ impl Exchange<'_> {
             self.resp.force_close = true;
         }
         let (tx, rx) = smol::channel::bounded(CHANNEL_DEPTH);
+        let timed_out = Arc::new(AtomicBool::new(false));
         let resp = std::mem::take(&mut *self.resp);
-        self.handoff = Some(Handoff::Deferred(rx));
+        self.handoff = Some(Handoff::Deferred(rx, timed_out.clone()));
         Ok(Deferred::new(
             resp,
             tx,
+            timed_out,
             self.cfg.write_timeout,
             self.wire.io.raw_fd(),
             self.registry.clone(),
@@ -480,6 +484,11 @@ impl Exchange<'_> {
 
     /// The client socket, while the connection is open.
     pub fn client_fd(&self) -> Result<i32> {
+        if matches!(self.handoff, Some(Handoff::Deferred(..))) {
+            return Err(Error::state(
+                "the response was deferred: use the handle resp_defer returned",
+            ));
+        }
         if self.wire.broken {
             return Err(Error::Closed);
         }

@@ -7,6 +7,7 @@
 //! large), so a burst of pipelined requests costs one `write`.
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -278,7 +279,7 @@ impl Conn<'_> {
             poison = ex.poison;
             broken = ex.wire.broken;
             handoff = ex.handoff.take();
-            if poison.is_none() && !ok && !self.resp.committed() && !matches!(handoff, Some(Handoff::Deferred(_))) {
+            if poison.is_none() && !ok && !self.resp.committed() && !matches!(handoff, Some(Handoff::Deferred(..))) {
                 // A failed handler's producer is dropped (its userdata freed).
                 handoff = None;
                 self.resp.set_error(500);
@@ -310,10 +311,10 @@ impl Conn<'_> {
             self.access_log(started, self.resp.status(), self.resp.bytes_sent());
             return false;
         }
-        if let Some(Handoff::Deferred(rx)) = handoff {
+        if let Some(Handoff::Deferred(rx, timed_out)) = handoff {
             // The deferred response decided about the unread body when it
             // was deferred; it ends the connection if it must.
-            let (keep, status, bytes) = self.pump_deferred(rx).await;
+            let (keep, status, bytes) = self.pump_deferred(rx, timed_out).await;
             self.access_log(started, status, bytes);
             return keep && !shared.is_stopping();
         }
@@ -356,7 +357,7 @@ impl Conn<'_> {
     /// socket is watched: a client that goes away (EOF or error) ends the
     /// response at once, and bytes it pipelines are kept for later. Returns
     /// (keep the connection, status, body bytes) for the access log.
-    async fn pump_deferred(&mut self, rx: Receiver<Msg>) -> (bool, u16, u64) {
+    async fn pump_deferred(&mut self, rx: Receiver<Msg>, timed_out: Arc<AtomicBool>) -> (bool, u16, u64) {
         let write_timeout = self.shared.cfg.write_timeout;
         let read_limit = self.shared.cfg.max_header_bytes + 64 * 1024;
         let mut heartbeat: Option<(Duration, Vec<u8>)> = None;
@@ -384,15 +385,20 @@ impl Conn<'_> {
                 let io = &mut *self.io;
                 let rbuf = &mut self.rbuf;
                 let gone = async {
+                    // Read into a scratch buffer: this future is dropped
+                    // whenever a message wins, and a cancelled read must
+                    // leave `rbuf` as it was.
+                    let mut scratch = [0u8; 4096];
                     loop {
                         if rbuf.len() >= read_limit {
                             pending::<()>().await;
                         }
-                        let spare = rbuf.spare(4096);
-                        let r = io.read(spare).await;
-                        rbuf.commit(4096, *r.as_ref().unwrap_or(&0));
-                        if !matches!(r, Ok(n) if n > 0) {
-                            return Event::Gone;
+                        match io.read(&mut scratch).await {
+                            Ok(n) if n > 0 => {
+                                let spare = rbuf.spare(n);
+                                spare.copy_from_slice(&scratch[..n]);
+                            }
+                            _ => return Event::Gone,
                         }
                     }
                 };
@@ -416,8 +422,9 @@ impl Conn<'_> {
                 }
                 Event::Msg(Some(Msg::Close)) | Event::Msg(None) | Event::Gone => return (false, status, 0),
             };
-            if write_all2(self.io, &bytes, &[], write_timeout).await.is_err() {
-                status = 0;
+            if let Err(e) = write_all2(self.io, &bytes, &[], write_timeout).await {
+                // Tell the sender why its next send fails.
+                timed_out.store(e.kind() == io::ErrorKind::TimedOut, Ordering::Release);
                 return (false, status, 0);
             }
         }
