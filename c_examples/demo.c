@@ -6,19 +6,30 @@
  * plus one route per request getter. Open http://127.0.0.1:8080/ for the
  * list.
  *
- *   ./demo [--addr 127.0.0.1] [--port 8080] [--requests N]
+ *   ./demo [--addr 127.0.0.1] [--port 8080] [--requests N] [--fast]
  *
  * --port 0 lets the system pick a port; --requests N makes the demo exit
  * (status 0) after answering N requests, which is how the test suite runs
- * it. It prints "listening on ADDR:PORT" once it is ready, and one access
+ * it. --fast shortens every pause of the streaming routes (the generator's
+ * 0.5 s, the clock's 1 s tick, the job's 1 s) so the test suite does not
+ * wait. It prints "listening on ADDR:PORT" once it is ready, and one access
  * line per request on stderr.
+ *
+ * The streaming routes show the three ways to answer over time:
+ *   /generator   resp_stream: the library pulls pieces from a producer
+ *                callback on its own blocking threads (it may sleep);
+ *   /sse/clock   resp_defer + resp_sse_event: a thread of ours pushes
+ *                Server-Sent Events, then resp_finish; /sse is a page
+ *                that shows them live;
+ *   /job         resp_defer: a worker thread of ours answers later.
  *
  * A handler gets the request, the response to fill in and the userdata
  * given to server_route. It returns 0, or non-zero to answer 500. Strings
  * from req_* are borrowed until the handler returns; strings given to
  * resp_* are copied.
  */
-#define _POSIX_C_SOURCE 200809L /* nanosleep, semaphores */
+#define _POSIX_C_SOURCE 200809L /* nanosleep, semaphores, gmtime_r */
+#include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -27,6 +38,15 @@
 #include <time.h>
 
 #include "microroute.h"
+
+/* Where GET /sse finds its page. The CMake build passes the absolute path of
+ * c_examples/sse.html; a build without it looks in the working directory. */
+#ifndef DEMO_SSE_HTML
+#define DEMO_SSE_HTML "c_examples/sse.html"
+#endif
+
+/* Set by --fast: every pause of the streaming routes becomes short. */
+static int fast;
 
 /* ------------------------------------------------------------------------
  * The index: an HTML page listing the routes.
@@ -45,7 +65,12 @@ static int index_page(mr_req *req, mr_resp *resp, void *userdata) {
         "<li><a href=\"/chain\">/chain</a>: several setters in a row</li>\n"
         "<li><a href=\"/redirect/internal\">/redirect/internal</a>, "
         "<a href=\"/redirect/external\">/redirect/external</a></li>\n"
-        "<li><a href=\"/generator\">/generator</a>: streaming</li>\n"
+        "<li><a href=\"/generator\">/generator</a>: streaming from a producer "
+        "(a count every 0.5 s)</li>\n"
+        "</ul>\n<h2>Answering later, from other threads</h2>\n<ul>\n"
+        "<li><a href=\"/sse\">/sse</a>: a page showing the Server-Sent Events of "
+        "<a href=\"/sse/clock?n=3\">/sse/clock?n=3</a> (a tick every second)</li>\n"
+        "<li><a href=\"/job\">/job</a>: a long job finished by a worker thread</li>\n"
         "</ul>\n<h2>Response API (micro_Route seed)</h2>\n<ul>\n"
         "<li><a href=\"/send-header\">/send-header</a>: custom reason phrase</li>\n"
         "<li><a href=\"/stream\">/stream</a>: repeated sends</li>\n"
@@ -134,22 +159,53 @@ static void sleep_ms(long ms) {
     nanosleep(&ts, NULL);
 }
 
-/* resp.streaming = generate(): "count: 0" ... "count: 9", "Completed!".
- * Each piece is flushed so a browser sees it arrive; the body goes out
- * chunked (HTTP/1.1) or close-delimited (HTTP/1.0). */
+/* resp.streaming = generate():
+ *
+ *     async def generate():
+ *         for i in range(10):
+ *             await asyncio.sleep(0.5)
+ *             yield f"count: {i}"
+ *         yield "Completed!"
+ *
+ * In C the generator is a producer callback plus its state. resp_stream hands
+ * both to the library; after the handler returns, the library sends the head
+ * and calls the producer for each piece on its own blocking threads (never on
+ * a worker, so sleeping there does not hold up other requests), writing each
+ * piece before it asks for the next. The state is freed by free_userdata,
+ * exactly once, whether the stream ends, fails or the client leaves.
+ * Each piece ends with a newline here so a browser shows one count a line.
+ * The body goes out chunked (HTTP/1.1) or close-delimited (HTTP/1.0). */
+struct counter {
+    int next;       /* 0..9: the counts, 10: "Completed!", 11: the end */
+    long pause_ms;  /* before each count: 500 (seed), 10 with --fast */
+};
+
+static ptrdiff_t count_next(void *userdata, void *buf, size_t cap) {
+    struct counter *c = userdata;
+    int n;
+    if (c->next > 10) return 0; /* the end of the body */
+    if (c->next < 10) {
+        sleep_ms(c->pause_ms);
+        n = snprintf(buf, cap, "count: %d\n", c->next);
+    } else {
+        n = snprintf(buf, cap, "Completed!\n");
+    }
+    c->next++;
+    return n < 0 || (size_t)n >= cap ? -1 : n; /* negative: close, body unfinished */
+}
+
 static int generator(mr_req *req, mr_resp *resp, void *userdata) {
-    char piece[32];
-    int i, rc;
+    struct counter *c = malloc(sizeof *c);
+    int rc;
     (void)req;
     (void)userdata;
+    if (!c) return 1; /* a 500 */
+    c->next = 0;
+    c->pause_ms = fast ? 10 : 500;
     resp_set_header(resp, "content-type", "text/plain");
-    for (i = 0; i < 10; i++) {
-        snprintf(piece, sizeof piece, "count: %d\n", i);
-        if ((rc = resp_send_str(resp, piece)) != MR_OK) return rc; /* client gone */
-        resp_flush(resp);
-        sleep_ms(10);
-    }
-    return resp_send_str(resp, "Completed!\n");
+    rc = resp_stream(resp, count_next, c, free);
+    if (rc != MR_OK) free(c); /* on failure the state stays ours */
+    return rc;
 }
 
 /* ------------------------------------------------------------------------
@@ -339,6 +395,182 @@ static int upload(mr_req *req, mr_resp *resp, void *userdata) {
 }
 
 /* ------------------------------------------------------------------------
+ * Answering later, from another thread: resp_defer.
+ *
+ * resp_defer turns the handler's response into a handle that outlives the
+ * handler. Any thread may then use it with the resp_* functions (one thread
+ * at a time) and must end it with resp_finish, which also frees it. The
+ * connection waits meanwhile (a pipelined request is answered afterwards).
+ * ------------------------------------------------------------------------ */
+
+/* The threads below hold deferred handles. server_free frees the handles
+ * nobody finished, so main() waits for these threads before it frees the
+ * server (see jobs_wait). */
+static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t jobs_idle = PTHREAD_COND_INITIALIZER;
+static int jobs_running;
+
+static void jobs_add(int delta) {
+    pthread_mutex_lock(&jobs_lock);
+    jobs_running += delta;
+    if (jobs_running == 0) pthread_cond_broadcast(&jobs_idle);
+    pthread_mutex_unlock(&jobs_lock);
+}
+
+/* Starts a detached thread running fn(arg), counted in jobs_running. */
+static int start_job(void *(*fn)(void *), void *arg) {
+    pthread_t t;
+    pthread_attr_t attr;
+    int err;
+    jobs_add(1);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    err = pthread_create(&t, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    if (err) jobs_add(-1);
+    return err;
+}
+
+static void jobs_wait(void) {
+    pthread_mutex_lock(&jobs_lock);
+    while (jobs_running > 0) pthread_cond_wait(&jobs_idle, &jobs_lock);
+    pthread_mutex_unlock(&jobs_lock);
+}
+
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* GET /sse/clock?n=10: Server-Sent Events, "event: tick" with the time
+ * (UTC, ISO 8601) as data, once a second, n times (1..600, default 10),
+ * then the end of the response. The events come from a thread of ours
+ * through the deferred handle. */
+struct clock {
+    mr_resp *resp; /* the deferred handle */
+    int ticks;
+    long period_ms; /* 1000, 50 with --fast */
+};
+
+static void *clock_thread(void *arg) {
+    struct clock *c = arg;
+    int i;
+    for (i = 1; i <= c->ticks; i++) {
+        char now[32], id[16];
+        time_t t = time(NULL);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        snprintf(id, sizeof id, "%d", i);
+        /* event: tick / id: i / data: <time>, flushed at once. It fails
+         * (MR_ECLOSED) once the client has gone: stop ticking then. */
+        if (resp_sse_event(c->resp, "tick", now, id) != MR_OK) break;
+        if (i < c->ticks) sleep_ms(c->period_ms);
+    }
+    resp_finish(c->resp); /* the final chunk; frees the handle in every case */
+    free(c);
+    jobs_add(-1);
+    return NULL;
+}
+
+static int sse_clock(mr_req *req, mr_resp *resp, void *userdata) {
+    const char *n = req_query_param(req, "n");
+    long ticks = n ? strtol(n, NULL, 10) : 10;
+    struct clock *c;
+    (void)userdata;
+    if (ticks < 1 || ticks > 600) {
+        resp_set_status(resp, 400);
+        return resp_set_text(resp, "n must be within 1..600\n");
+    }
+    if (!(c = malloc(sizeof *c))) return 1;
+    c->ticks = (int)ticks;
+    c->period_ms = fast ? 50 : 1000;
+    /* From here on only the handle is used; `resp` is done with. */
+    if (!(c->resp = resp_defer(resp))) {
+        free(c);
+        return 1;
+    }
+    /* While the thread sleeps, a ": heartbeat" comment goes out every 15 s
+     * so proxies keep the stream open and a client that left is noticed. */
+    resp_sse_heartbeat(c->resp, 15);
+    if (start_job(clock_thread, c) != 0) {
+        resp_set_status(c->resp, 503);
+        resp_set_text(c->resp, "no thread for the clock\n");
+        resp_finish(c->resp);
+        free(c);
+    }
+    return 0;
+}
+
+/* GET /sse: a page whose script shows the clock's events as they come
+ * (c_examples/sse.html, read from the path DEMO_SSE_HTML at each request, so
+ * it can be edited while the demo runs). */
+static int sse_page(mr_req *req, mr_resp *resp, void *userdata) {
+    FILE *f = fopen(DEMO_SSE_HTML, "rb");
+    char *html = NULL;
+    long size;
+    int rc;
+    (void)req;
+    (void)userdata;
+    if (!f) {
+        resp_set_status(resp, 404);
+        return resp_set_text(resp, "sse.html not found at " DEMO_SSE_HTML
+                                   " (define DEMO_SSE_HTML as its path when building the demo)\n");
+    }
+    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (html = malloc((size_t)size + 1)) && fread(html, 1, (size_t)size, f) == (size_t)size) {
+        html[size] = '\0';
+        rc = resp_set_html(resp, html); /* copied: ours to free */
+    } else {
+        rc = 1; /* a 500 */
+    }
+    free(html);
+    fclose(f);
+    return rc;
+}
+
+/* GET /job: a long job (1 s, 20 ms with --fast) done by a worker thread,
+ * which then answers {"job":"done","ms":<how long it took>}. */
+struct job {
+    mr_resp *resp; /* the deferred handle */
+    long long started;
+};
+
+static void *job_thread(void *arg) {
+    struct job *j = arg;
+    sleep_ms(fast ? 20 : 1000); /* the work */
+    char json[64];
+    /* Status, headers and body are set on the handle, as in a handler; the
+     * whole response goes out at resp_finish. */
+    snprintf(json, sizeof json, "{\"job\":\"done\",\"ms\":%lld}", now_ms() - j->started);
+    resp_set_json(j->resp, json);
+    resp_finish(j->resp);
+    free(j);
+    jobs_add(-1);
+    return NULL;
+}
+
+static int job(mr_req *req, mr_resp *resp, void *userdata) {
+    struct job *j = malloc(sizeof *j);
+    (void)req;
+    (void)userdata;
+    if (!j) return 1;
+    j->started = now_ms();
+    if (!(j->resp = resp_defer(resp))) {
+        free(j);
+        return 1;
+    }
+    if (start_job(job_thread, j) != 0) {
+        resp_set_status(j->resp, 503);
+        resp_set_text(j->resp, "no thread for the job\n");
+        resp_finish(j->resp);
+        free(j);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
  * Logging and --requests.
  * ------------------------------------------------------------------------ */
 
@@ -383,6 +615,9 @@ static const struct {
     {"POST", "/form", form_post},
     {"POST", "/echo", echo},
     {"POST", "/upload", upload},
+    {"GET", "/sse", sse_page},
+    {"GET", "/sse/clock", sse_clock},
+    {"GET", "/job", job},
 };
 
 int main(int argc, char **argv) {
@@ -392,14 +627,16 @@ int main(int argc, char **argv) {
     size_t i;
     int a, rc;
 
-    for (a = 1; a + 1 < argc; a += 2) {
-        if (strcmp(argv[a], "--port") == 0) port = strtol(argv[a + 1], NULL, 10);
-        else if (strcmp(argv[a], "--requests") == 0) requests = strtol(argv[a + 1], NULL, 10);
-        else if (strcmp(argv[a], "--addr") == 0) host = argv[a + 1];
+    for (a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--fast") == 0) fast = 1;
+        else if (a + 1 == argc) break; /* the options below take a value */
+        else if (strcmp(argv[a], "--port") == 0) port = strtol(argv[++a], NULL, 10);
+        else if (strcmp(argv[a], "--requests") == 0) requests = strtol(argv[++a], NULL, 10);
+        else if (strcmp(argv[a], "--addr") == 0) host = argv[++a];
         else break;
     }
     if (a < argc) {
-        fprintf(stderr, "usage: %s [--addr IP] [--port N] [--requests N]\n", argv[0]);
+        fprintf(stderr, "usage: %s [--addr IP] [--port N] [--requests N] [--fast]\n", argv[0]);
         return 2;
     }
     atomic_store(&remaining, requests);
@@ -440,6 +677,9 @@ int main(int argc, char **argv) {
     } else {
         rc = server_run(srv); /* until killed */
     }
+    /* The clock and job threads end soon after the stop (their calls fail
+     * with MR_ECLOSED); wait for them: server_free frees handles they hold. */
+    jobs_wait();
     server_free(srv);
     sem_destroy(&done);
     return rc == MR_OK ? 0 : 1;

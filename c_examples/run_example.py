@@ -8,7 +8,8 @@ fixed list of requests, check every answer byte for byte, check it exits 0.
 
 Everything after the example's name is the command to run (the example,
 possibly under a wrapper such as valgrind); `--port 0 --requests N` is
-appended to it.
+appended to it (for the demo `--fast --port 0 --requests N`: --fast makes
+the pauses of its streaming routes milliseconds long).
 
 The example is started as `EXE --port 0 --requests N` (N = the number of
 requests below); it prints "listening on 127.0.0.1:PORT", serves exactly N
@@ -17,6 +18,7 @@ Every wait is bounded; on failure the example's stderr is shown.
 """
 
 import argparse
+import os
 import re
 import shlex
 import socket
@@ -35,38 +37,53 @@ class Reply:
         self.body = b""           # decoded (chunks joined)
         self.chunked = False
         self.closed = False       # the server closed the connection after it
+        self.extra = b""          # bytes the server sent after it, unasked
         self.local_port = None    # our side of the connection
 
 
-def exchange(port, raw, head=False, want_closed=False):
-    """Sends one raw request on a new connection and reads one response.
-    Returns a Reply, or None if the server closed without answering."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
-    sock.settimeout(IO_TIMEOUT)
-    reply = Reply()
-    reply.local_port = sock.getsockname()[1]
-    buf = b""
-    eof = False
+class Conn:
+    """A client connection to 127.0.0.1:port that reads responses."""
 
-    def fill():
-        nonlocal buf, eof
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
+        self.sock.settimeout(IO_TIMEOUT)
+        self.local_port = self.sock.getsockname()[1]
+        self.buf = b""
+        self.eof = False
+
+    def close(self):
+        self.sock.close()
+
+    def fill(self):
         try:
-            data = sock.recv(65536)
+            data = self.sock.recv(65536)
         except ConnectionResetError:
             data = b""
         if not data:
-            eof = True
-        buf += data
+            self.eof = True
+        self.buf += data
         return bool(data)
 
-    try:
-        sock.sendall(raw)
-        while b"\r\n\r\n" not in buf:
-            if not fill():
-                if buf:
-                    raise AssertionError("connection closed inside the head: %r" % buf)
+    def read_until(self, marker):
+        """Reads until `marker` was received; returns what came before and
+        including it."""
+        while marker not in self.buf:
+            if not self.fill():
+                raise AssertionError("connection closed before %r (got %r)" % (marker, self.buf))
+        i = self.buf.index(marker) + len(marker)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def read_reply(self, head=False):
+        """Reads one response; None if the server closed without one."""
+        reply = Reply()
+        reply.local_port = self.local_port
+        while b"\r\n\r\n" not in self.buf:
+            if not self.fill():
+                if self.buf:
+                    raise AssertionError("connection closed inside the head: %r" % self.buf)
                 return None
-        head_bytes, buf = buf.split(b"\r\n\r\n", 1)
+        head_bytes, self.buf = self.buf.split(b"\r\n\r\n", 1)
         lines = head_bytes.decode("latin-1").split("\r\n")
         reply.status_line = lines[0]
         for line in lines[1:]:
@@ -80,51 +97,73 @@ def exchange(port, raw, head=False, want_closed=False):
             reply.chunked = True
             body = b""
             while True:
-                while b"\r\n" not in buf:
-                    if not fill():
-                        raise AssertionError("connection closed inside a chunk size")
-                size_line, buf = buf.split(b"\r\n", 1)
-                size = int(size_line.split(b";")[0], 16)
+                size_line = self.read_until(b"\r\n")
+                size = int(size_line[:-2].split(b";")[0], 16)
                 if size == 0:
-                    while not buf.startswith(b"\r\n") and b"\r\n\r\n" not in buf:
-                        if not fill():
+                    while not self.buf.startswith(b"\r\n") and b"\r\n\r\n" not in self.buf:
+                        if not self.fill():
                             raise AssertionError("connection closed inside the trailer")
-                    buf = buf[2:] if buf.startswith(b"\r\n") else buf.split(b"\r\n\r\n", 1)[1]
+                    self.buf = (self.buf[2:] if self.buf.startswith(b"\r\n")
+                                else self.buf.split(b"\r\n\r\n", 1)[1])
                     break
-                while len(buf) < size + 2:
-                    if not fill():
+                while len(self.buf) < size + 2:
+                    if not self.fill():
                         raise AssertionError("connection closed inside a chunk")
-                if buf[size:size + 2] != b"\r\n":
+                if self.buf[size:size + 2] != b"\r\n":
                     raise AssertionError("chunk not followed by CRLF")
-                body += buf[:size]
-                buf = buf[size + 2:]
+                body += self.buf[:size]
+                self.buf = self.buf[size + 2:]
             reply.body = body
         elif "content-length" in hdr:
             n = int(hdr["content-length"])
-            while len(buf) < n:
-                if not fill():
+            while len(self.buf) < n:
+                if not self.fill():
                     raise AssertionError("connection closed inside the body")
-            reply.body, buf = buf[:n], buf[n:]
+            reply.body, self.buf = self.buf[:n], self.buf[n:]
         else:
-            while fill():
+            while self.fill():
                 pass
-            reply.body, buf = buf, b""
-        if buf:
-            raise AssertionError("extra bytes after the response: %r" % buf)
-        # Did the server close the connection after this response?
-        if not eof and want_closed:
-            sock.settimeout(0.5)
-            try:
-                reply.closed = sock.recv(1) == b""
-            except socket.timeout:
-                reply.closed = False
-            except ConnectionResetError:
-                reply.closed = True
-        elif eof:
+            reply.body, self.buf = self.buf, b""
+        return reply
+
+    def after_reply(self, reply):
+        """Waits briefly: did the server close the connection after the
+        reply, or send bytes nobody asked for?"""
+        reply.extra, self.buf = self.buf, b""
+        if self.eof:
+            reply.closed = True
+            return
+        self.sock.settimeout(0.5)
+        try:
+            data = self.sock.recv(65536)
+            reply.closed = data == b""
+            reply.extra += data
+        except socket.timeout:
+            reply.closed = False
+        except ConnectionResetError:
+            reply.closed = True
+        finally:
+            self.sock.settimeout(IO_TIMEOUT)
+
+
+def exchange(port, raw, head=False, want_closed=False):
+    """Sends one raw request on a new connection and reads one response.
+    Returns a Reply, or None if the server closed without answering."""
+    conn = Conn(port)
+    try:
+        conn.sock.sendall(raw)
+        reply = conn.read_reply(head)
+        if reply is None:
+            return None
+        if conn.buf:
+            raise AssertionError("extra bytes after the response: %r" % conn.buf)
+        if want_closed:
+            conn.after_reply(reply)
+        elif conn.eof:
             reply.closed = True
         return reply
     finally:
-        sock.close()
+        conn.close()
 
 
 def request(method, path, headers=(), body=None, version="HTTP/1.1"):
@@ -139,17 +178,27 @@ class Case:
     """One request and the exact answer expected. `headers` lists every
     header field but Date, in order. `body` is bytes, or a function that
     checks the Reply and returns an error text or None. `closed`: the
-    server must close the connection after the response (None: either)."""
+    server must close the connection after the response (None: either); when
+    it must stay open, nothing else may arrive on it within 0.5 s."""
 
     def __init__(self, name, raw, status_line=None, headers=None, body=b"", head=False,
-                 closed=None, no_response=False):
+                 closed=None, no_response=False, run=None, requests=1):
         self.name, self.raw, self.head = name, raw, head
         self.status_line, self.headers, self.body = status_line, headers, body
         self.closed, self.no_response = closed, no_response
+        # run(port) -> [errors]: a scenario of its own instead of one exchange,
+        # counting `requests` requests (what the example logs).
+        self.run, self.requests = run, requests
 
 
 def check(case, port):
+    if case.run:
+        return case.run(port)
     reply = exchange(port, case.raw, head=case.head, want_closed=case.closed is not None)
+    return check_reply(case, reply)
+
+
+def check_reply(case, reply):
     errors = []
     if case.no_response:
         if reply is not None:
@@ -175,9 +224,12 @@ def check(case, port):
     if case.closed is not None and reply.closed != case.closed:
         errors.append("connection %s after the response, expected %s"
                       % ("closed" if reply.closed else "open", "closed" if case.closed else "open"))
+    if reply.extra:
+        errors.append("unsolicited bytes after the response: %r" % reply.extra[:300])
     return errors
 
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 TEXT = "text/plain; charset=utf-8"
 HTML = "text/html; charset=utf-8"
 
@@ -212,7 +264,8 @@ def demo_cases():
         for link in ["/resp-head", "/text", "/bytes", "/json", "/chain", "/redirect/internal",
                      "/redirect/external", "/generator", "/send-header", "/stream", "/mime",
                      "/admin", "/close", "/client-fd", "/moved", "/users/42",
-                     "/search?q=micro+route", "/headers", "/cookie", "/form"]:
+                     "/search?q=micro+route", "/headers", "/cookie", "/form",
+                     "/sse", "/sse/clock?n=3", "/job"]:
             if 'href="%s"' % link not in text:
                 return "index lacks a link to %s" % link
         if ("Content-Length", str(len(r.body))) not in r.headers:
@@ -228,6 +281,82 @@ def demo_cases():
         return None
 
     counts = b"".join(b"count: %d\n" % i for i in range(10)) + b"Completed!\n"
+    with open(os.path.join(HERE, "sse.html"), "rb") as f:
+        sse_html = f.read()
+
+    # /sse/clock?n=3: three events, "event: tick", "id: i", the UTC time
+    def clock_check(n):
+        def check_events(r):
+            one = rb"event: tick\nid: %d\ndata: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n\n"
+            if not re.fullmatch(b"".join(one % i for i in range(1, n + 1)), r.body):
+                return "expected %d tick events, got %r" % (n, r.body)
+            return None
+        return check_events
+
+    def sse_page_check(r):
+        if r.body != sse_html:
+            return "the body is not c_examples/sse.html (%d bytes, %r...)" % (len(r.body), r.body[:60])
+        if b"EventSource('/sse/clock" not in r.body and b'EventSource("/sse/clock' not in r.body:
+            return "the page does not listen to /sse/clock with an EventSource"
+        return None
+
+    def job_check(r):
+        """{"job":"done","ms":N}, N >= the 20 ms pause; exact headers (the
+        Content-Length depends on the digits of N)."""
+        m = re.fullmatch(rb'\{"job":"done","ms":(\d+)\}', r.body)
+        if not m:
+            return "unexpected body %r" % r.body
+        if int(m.group(1)) < 20:
+            return "the job took %s ms, less than its 20 ms pause" % m.group(1)
+        headers = [(n, v) for n, v in r.headers if n.lower() != "date"]
+        expected = [("Content-Type", "application/json"), ("Content-Length", str(len(r.body)))]
+        if headers != expected:
+            return "headers\n      got %r\n expected %r" % (headers, expected)
+        return None
+
+    sse_headers = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"),
+                   ("Transfer-Encoding", "chunked")]
+    job_headers = None  # checked by job_check
+
+    def job_then_text(port):
+        """/job and /text pipelined in one write: the deferred answer comes
+        first, then /text, and the connection stays open and quiet."""
+        conn = Conn(port)
+        try:
+            conn.sock.sendall(request("GET", "/job") + request("GET", "/text"))
+            first = conn.read_reply()
+            if first is None:
+                return ["no response to /job"]
+            errors = check_reply(Case("job", None, "HTTP/1.1 200 OK", job_headers, job_check),
+                                 first)
+            second = conn.read_reply()
+            if second is None:
+                return errors + ["no response to the pipelined /text"]
+            conn.after_reply(second)
+            errors += check_reply(Case("text", None, "HTTP/1.1 200 OK",
+                                       [("Content-Type", TEXT), ("Content-Length", "6")],
+                                       b"hello!", closed=False), second)
+            return errors
+        finally:
+            conn.close()
+
+    def clock_client_leaves(port):
+        """A client leaves a long clock after the first event: the demo's
+        thread must notice (resp_sse_event fails), stop and finish."""
+        conn = Conn(port)
+        try:
+            conn.sock.sendall(request("GET", "/sse/clock?n=600"))
+            head = conn.read_until(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200 OK\r\n") or \
+                    b"\r\nContent-Type: text/event-stream\r\n" not in head:
+                return ["unexpected head %r" % head]
+            first = conn.read_until(b"\n\n")
+            if b"event: tick\nid: 1\ndata: " not in first:
+                return ["unexpected first event %r" % first]
+            return []
+        finally:
+            conn.close()
+
     form_page = (b"<!doctype html>\n<form method=\"post\" action=\"/form\">\n"
                  b"<input name=\"name\" value=\"world\"> <button>Send</button>\n</form>\n")
     json_body = b'{"numbers": [1, 2, 3], "ok": true}'
@@ -259,6 +388,23 @@ def demo_cases():
         Case("generator HTTP/1.0", request("GET", "/generator", version="HTTP/1.0"),
              "HTTP/1.1 200 OK", [("content-type", "text/plain"), ("Connection", "close")],
              counts, closed=True),
+        Case("HEAD /generator", request("HEAD", "/generator"), "HTTP/1.1 200 OK",
+             [("content-type", "text/plain")], b"", head=True, closed=False),
+        # --- answering later: resp_defer from threads ---
+        Case("sse/clock?n=3", request("GET", "/sse/clock?n=3"), "HTTP/1.1 200 OK",
+             sse_headers, clock_check(3), closed=False),
+        Case("sse/clock?n=1 HTTP/1.0", request("GET", "/sse/clock?n=1", version="HTTP/1.0"),
+             "HTTP/1.1 200 OK", [("Content-Type", "text/event-stream"),
+                                 ("Cache-Control", "no-cache"), ("Connection", "close")],
+             clock_check(1), closed=True),
+        Case("sse/clock?n=0", request("GET", "/sse/clock?n=0"), "HTTP/1.1 400 Bad Request",
+             [("Content-Type", TEXT), ("Content-Length", "24")], b"n must be within 1..600\n"),
+        Case("sse/clock, the client leaves", None, run=clock_client_leaves),
+        Case("sse page", request("GET", "/sse"), "HTTP/1.1 200 OK",
+             [("Content-Type", HTML), ("Content-Length", str(len(sse_html)))], sse_page_check),
+        Case("job", request("GET", "/job"), "HTTP/1.1 200 OK", job_headers, job_check,
+             closed=False),
+        Case("job, then a pipelined request", None, run=job_then_text, requests=2),
         # --- the micro_Route seed ---
         Case("send-header", request("GET", "/send-header"), "HTTP/1.1 200 Very OK",
              [("Content-Type", "text/html"), ("Transfer-Encoding", "chunked")],
@@ -335,7 +481,10 @@ def main():
     cases = hello_cases() if args.which == "hello" else demo_cases()
     if not args.command:
         ap.error("no command given")
-    cmd = args.command + ["--port", "0", "--requests", str(len(cases))]
+    nrequests = sum(c.requests for c in cases)
+    # --fast: the demo's streaming routes pause for milliseconds, not seconds
+    extra = ["--fast"] if args.which == "demo" else []
+    cmd = args.command + extra + ["--port", "0", "--requests", str(nrequests)]
     print("running:", " ".join(shlex.quote(c) for c in cmd), flush=True)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -373,7 +522,7 @@ def main():
         proc.wait()
         rc = None
         failures.append("the example did not exit within %.0f s after %d requests"
-                        % (args.exit_timeout, len(cases)))
+                        % (args.exit_timeout, nrequests))
     t.join(5)
     if rc is not None and rc != 0:
         failures.append("the example exited with status %d" % rc)
@@ -386,7 +535,7 @@ def main():
         return 1
     print("---- example stderr ----")
     print(b"".join(err_lines).decode(errors="replace"), end="")
-    print("%s: %d requests checked, exit status 0" % (args.which, len(cases)))
+    print("%s: %d requests checked, exit status 0" % (args.which, nrequests))
     return 0
 
 

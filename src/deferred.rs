@@ -21,7 +21,7 @@ use smol::future::or;
 use smol::Timer;
 
 use crate::error::{Error, Result};
-use crate::response::{Response, Sink};
+use crate::response::{Phase, Response, Sink};
 
 /// Pieces queued between a deferred response and its connection.
 pub(crate) const CHANNEL_DEPTH: usize = 8;
@@ -34,8 +34,14 @@ pub(crate) enum Msg {
     Data(Vec<u8>),
     /// While idle, write `frame` every `every` (SSE heartbeat).
     Heartbeat { every: Duration, frame: Vec<u8> },
-    /// The response is complete.
-    End { close: bool, status: u16, bytes: u64 },
+    /// The response is complete once `tail` (its last bytes: the final
+    /// chunk, or a small buffered response) is written.
+    End {
+        tail: Vec<u8>,
+        close: bool,
+        status: u16,
+        bytes: u64,
+    },
     /// Close the connection now (resp_close, resp_abort).
     Close,
 }
@@ -201,9 +207,26 @@ impl Deferred {
     /// if nothing was sent yet.
     pub(crate) fn finish(&mut self) -> Result<()> {
         let close = self.resp.finish(&mut self.sink);
-        self.sink.flush(0)?;
+        // The last bytes travel with the end marker: the client cannot have
+        // them (and hang up) before the connection has the marker.
+        let tail = std::mem::take(&mut self.sink.buf);
+        let nothing_left = tail.is_empty();
         let (status, bytes) = (self.resp.status(), self.resp.bytes_sent());
-        self.sink.send(Msg::End { close, status, bytes })
+        match self.sink.send(Msg::End {
+            tail,
+            close,
+            status,
+            bytes,
+        }) {
+            // Everything was already delivered; a client that hung up after
+            // taking it got the whole response.
+            Err(Error::Closed)
+                if nothing_left && self.resp.phase == Phase::Finished && !self.resp.committed_short() =>
+            {
+                Ok(())
+            }
+            r => r,
+        }
     }
 }
 

@@ -726,6 +726,12 @@ impl Response {
         Ok(())
     }
 
+    /// True when a declared Content-Length was not reached: the body is
+    /// incomplete whatever else happens.
+    pub(crate) fn committed_short(&self) -> bool {
+        matches!(self.framing, OutFraming::Length(n) if !self.no_body() && self.body_sent != n)
+    }
+
     /// True when no body bytes may go out (HEAD, 1xx, 204, 304).
     pub(crate) fn bodyless(&self) -> bool {
         self.no_body()

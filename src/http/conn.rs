@@ -412,12 +412,13 @@ impl Conn<'_> {
                     continue;
                 }
                 Event::Msg(Some(Msg::End {
+                    tail,
                     close,
                     status: s,
                     bytes,
                 })) => {
                     status = s;
-                    let ok = self.flush().await.is_ok();
+                    let ok = write_all2(self.io, &tail, &[], write_timeout).await.is_ok();
                     return (ok && !close, status, bytes);
                 }
                 Event::Msg(Some(Msg::Close)) | Event::Msg(None) | Event::Gone => return (false, status, 0),

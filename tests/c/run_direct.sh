@@ -30,7 +30,7 @@ inc="-I$root/include -I$here"
 # --show-possibly-lost=no only hides the thread-stack records of std (display only)
 vg="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-possibly-lost=no -q"
 
-tests="test_lifecycle test_request test_response test_api_misuse test_limits test_concurrency"
+tests="test_lifecycle test_request test_response test_api_misuse test_limits test_concurrency test_streaming"
 [ -n "$only" ] && tests=$only
 failed=""
 pass=0
@@ -73,7 +73,9 @@ if [ -z "$only" ]; then
     fi
     # the examples, run by their driver
     for ex in hello demo; do
+        # the demo serves c_examples/sse.html from this path
         $CC -std=c11 -Wall -Wextra -pedantic -g -I"$root/include" -o "$OUT/$ex" \
+            -DDEMO_SSE_HTML="\"$root/c_examples/sse.html\"" \
             "$root/c_examples/$ex.c" $libs || {
             failed="$failed $ex(build)"
             continue
