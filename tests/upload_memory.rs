@@ -6,15 +6,6 @@ use common::*;
 use std::ffi::c_int;
 use std::io::Write;
 
-fn vm_hwm_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status (Linux)");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM")
-}
-
 #[test]
 fn fifty_mib_upload_with_constant_memory() {
     let srv = start_basic(|srv| {

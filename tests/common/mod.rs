@@ -436,3 +436,14 @@ pub fn on(
 ) {
     route(srv, method, pattern, trampoline, handler_ud(f));
 }
+
+/// Peak resident memory of this process (VmHWM), in KiB. Tests that use it
+/// live alone in their test binary, so the peak is theirs.
+pub fn vm_hwm_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status (Linux)");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
