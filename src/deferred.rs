@@ -118,18 +118,16 @@ impl Sink for ChannelSink {
     }
 
     fn write_through(&mut self, data: &[u8]) -> Result<()> {
-        // Buffered bytes (a chunk-size line) travel with the first piece:
-        // one queue slot per piece of data.
-        let mut pieces = data.chunks(PIECE);
-        let mut first = std::mem::take(&mut self.buf);
-        if let Some(p) = pieces.next() {
-            first.extend_from_slice(p);
-        }
-        if !first.is_empty() {
-            self.send(Msg::Data(first))?;
-        }
-        for piece in pieces {
-            self.send(Msg::Data(piece.to_vec()))?;
+        // One queue slot per piece of data: buffered bytes (a chunk-size
+        // line) travel with the first piece, and the last piece stays
+        // buffered so what the caller adds next (the chunk's CRLF) joins it.
+        let mut pieces = data.chunks(PIECE).peekable();
+        while let Some(piece) = pieces.next() {
+            self.buf.extend_from_slice(piece);
+            if pieces.peek().is_some() {
+                let full = std::mem::take(&mut self.buf);
+                self.send(Msg::Data(full))?;
+            }
         }
         Ok(())
     }
@@ -180,9 +178,20 @@ impl Deferred {
         (&mut self.resp, &mut self.sink)
     }
 
+    /// After every call on the handle: what it sent goes out now, whole
+    /// (the connection may write a heartbeat between two calls, so each
+    /// call must end on a chunk boundary), and the heartbeat is announced
+    /// once the head is out.
+    pub(crate) fn settle(&mut self) -> Result<()> {
+        if self.resp.phase == Phase::Streaming {
+            self.sink.flush(0)?;
+        }
+        self.sync_heartbeat()
+    }
+
     /// Tells the connection about the heartbeat once the head is out and
     /// the framing known.
-    pub(crate) fn sync_heartbeat(&mut self) -> Result<()> {
+    fn sync_heartbeat(&mut self) -> Result<()> {
         if self.heartbeat_sent {
             return Ok(());
         }

@@ -1572,6 +1572,39 @@ fn sse_heartbeat_while_idle() {
 }
 
 #[test]
+fn heartbeat_after_a_large_send_keeps_chunk_framing() {
+    // A send large enough to go out in pieces leaves its chunk's CRLF for
+    // later unless every call ends on a boundary; an idle heartbeat would
+    // then land inside the chunk. Parse the body strictly to catch that.
+    let got = codes();
+    let g2 = got.clone();
+    let srv = start_basic(|srv| {
+        on(srv, "GET", "/big-then-idle", move |_, resp| {
+            let h = Handle(resp_defer(resp));
+            let g = g2.clone();
+            thread::spawn(move || {
+                let d = h.get();
+                rec(&g, "heartbeat", resp_sse_heartbeat(d, 1));
+                rec(&g, "send", send_bytes(d, &vec![b'q'; 20_000]));
+                thread::sleep(Duration::from_millis(1600));
+                rec(&g, "finish", resp_finish(d));
+            });
+            MR_OK
+        });
+    });
+    let r = roundtrip(srv.port, b"GET /big-then-idle HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_codes(&got, &[("heartbeat", MR_OK), ("send", MR_OK), ("finish", MR_OK)]);
+    let body = r.body;
+    assert!(body.starts_with(&[b'q'; 20_000]), "data first, intact");
+    let rest = &body[20_000..];
+    assert!(
+        !rest.is_empty() && rest.chunks(13).all(|c| c == b": heartbeat\n\n"),
+        "then only heartbeats: {:?}",
+        String::from_utf8_lossy(rest)
+    );
+}
+
+#[test]
 fn sse_client_leaving_an_idle_stream_is_noticed() {
     let mut rx = None;
     let srv = start_basic(|srv| rx = Some(defer_route(srv, "/sse")));

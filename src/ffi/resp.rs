@@ -63,7 +63,7 @@ fn with_resp(resp: *mut mr_resp, sending: bool, f: impl FnOnce(&mut Response, &m
         Some(RespHandle::Deferred(d)) => {
             let (rsp, sink) = d.parts();
             let rc = f(rsp, sink);
-            match d.sync_heartbeat() {
+            match d.settle() {
                 Err(e) if rc == MR_OK => code_of(&e),
                 _ => rc,
             }
