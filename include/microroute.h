@@ -146,6 +146,20 @@ const char *mr_strerror(int code);
 // Thread: thread-local: each thread sees its own last error.
 const char *mr_last_error(void);
 
+// The MIME type for a file name (seed: MIME_TYPES_MAP).
+//
+// Looked up by extension, case-insensitively, in the table resp_send_file
+// uses. Text types carry `; charset=utf-8` ("text/html; charset=utf-8",
+// "application/json; charset=utf-8"); others are bare ("image/png").
+//
+// Returns: a static NUL-terminated string, never NULL;
+// "application/octet-stream" for an unknown or missing extension, a NULL
+// `path` or a path that is not UTF-8.
+// Ownership: the string belongs to the library and lives forever; do not
+// free it. `path` is only read.
+// Thread: any thread.
+const char *mr_mime_for_path(const char *path);
+
 // The request method, e.g. "GET" (case-sensitive, as received).
 //
 // Returns: the method, or NULL if `req` is NULL.
@@ -546,6 +560,33 @@ int resp_send_str(mr_resp *resp, const char *text);
 // Ownership: none.
 // Thread: the thread running the handler; may block as resp_send.
 int resp_flush(mr_resp *resp);
+
+// Sends a local file as the body (seed: send_file).
+//
+// The file is opened now and sent after the handler returns, with
+// `sendfile(2)` on Linux (no copies, the write timeout applies while the
+// client is slow) or a buffered copy elsewhere. The response gets
+// `Content-Length`, `Content-Type` from mr_mime_for_path (unless one was
+// set), a strong `ETag`, `Last-Modified` and `Accept-Ranges: bytes`. While
+// the status is 200, the request decides the answer: `If-None-Match` /
+// `If-Modified-Since` give 304 without a body, a single satisfiable
+// `Range` gives 206 with `Content-Range` (suffix and open ranges too, and
+// `If-Range` is honoured), an unsatisfiable one gives 416 with
+// `Content-Range: bytes */len`, several ranges or an invalid one the whole
+// file. HEAD gets the headers only. Only regular files are sent; the length
+// is fixed when the file is opened, and a file that shrinks meanwhile
+// ends the connection (never padded). `path` is used as given: confining
+// requests to a folder is the caller's job.
+//
+// Returns: MR_OK; MR_EINVAL if `resp` or `path` is NULL or `path` is not
+// UTF-8; MR_ENOTFOUND if there is no file; MR_EFORBIDDEN for a folder,
+// FIFO, device or other special file, or when permission is denied;
+// MR_EIO for other errors; MR_ESTATE if the head was already sent, the
+// response is a redirect, was deferred or has a producer. On error
+// nothing is sent and nothing changes, so the handler can answer itself.
+// Ownership: `path` is copied; the library closes the file.
+// Thread: the thread running the handler.
+int resp_send_file(mr_resp *resp, const char *path);
 
 // Makes the response a redirect (seed: redirect).
 //

@@ -436,6 +436,15 @@ impl Exchange<'_> {
         resp.close(sink)
     }
 
+    /// Sends the file at `path` as the body, after the handler returns (see
+    /// [`crate::files::prepare`]). Nothing changes when it fails.
+    pub fn send_file(&mut self, path: &str) -> Result<()> {
+        if self.handoff.is_some() {
+            return Err(Error::state("the response was deferred or given a producer"));
+        }
+        crate::files::prepare(self.resp, self.req, path)
+    }
+
     /// Hands the response over to a [`Deferred`] that outlives the handler.
     /// The connection writes what it sends after the handler returns, and
     /// takes the next request only once it is finished. A request body the

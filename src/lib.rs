@@ -15,11 +15,13 @@ mod deferred;
 pub mod error;
 mod exchange;
 pub mod ffi;
+pub mod files;
 mod http;
 mod request;
 mod response;
 pub mod router;
 pub mod server;
+mod sys;
 mod util;
 
 pub use config::Config;

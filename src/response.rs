@@ -21,6 +21,7 @@
 use std::ffi::CStr;
 
 use crate::error::{Error, Result};
+use crate::files::FileBody;
 use crate::http::date::push_date_header;
 use crate::http::status::{bodyless, reason as std_reason};
 use crate::util::{eq_ignore_case, is_field_value, is_reason_phrase, is_token, parse_decimal, push_decimal, push_hex};
@@ -120,6 +121,8 @@ pub struct Response {
     pub(crate) force_close: bool,
     /// Server-Sent Events heartbeat period while a deferred response idles.
     pub(crate) heartbeat: Option<std::time::Duration>,
+    /// A file to send as the body (the connection sends it after the head).
+    file: Option<FileBody>,
 }
 
 impl Default for Response {
@@ -147,6 +150,7 @@ impl Response {
             keep_alive: true,
             force_close: false,
             heartbeat: None,
+            file: None,
         }
     }
 
@@ -179,6 +183,7 @@ impl Response {
         self.user_close = false;
         self.redirected = false;
         self.heartbeat = None;
+        self.file = None;
     }
 
     /// Releases buffers while the connection idles.
@@ -432,6 +437,7 @@ impl Response {
         self.push_field(b"Content-Type", content_type.as_bytes());
         self.body.clear();
         self.body.extend_from_slice(data);
+        self.file = None;
         Ok(())
     }
 
@@ -471,6 +477,7 @@ impl Response {
         self.check_open()?;
         self.status = code;
         self.body.clear();
+        self.file = None;
         self.remove_fields(b"content-type");
         self.remove_fields(b"location");
         self.push_field(b"Location", location.as_bytes());
@@ -679,6 +686,7 @@ impl Response {
                 self.reason = reason.map(str::to_owned);
                 self.redirected = false;
                 self.body.clear();
+                self.file = None;
                 match content {
                     Some(c) => self.body.extend_from_slice(c),
                     None => {
@@ -817,6 +825,82 @@ impl Response {
         self.flush(sink)
     }
 
+    /// A file body may be set: nothing sent yet, not a redirect.
+    pub(crate) fn check_file_allowed(&self) -> Result<()> {
+        self.check_open()?;
+        if self.redirected {
+            return Err(Error::state("the response is a redirect"));
+        }
+        Ok(())
+    }
+
+    fn set_validators(&mut self, etag: &str, last_modified: &str) {
+        for (n, v) in [(&b"ETag"[..], etag), (b"Last-Modified", last_modified)] {
+            self.remove_fields(n);
+            self.push_field(n, v.as_bytes());
+        }
+    }
+
+    /// 304: the client's copy is current.
+    pub(crate) fn set_not_modified(&mut self, etag: &str, last_modified: &str) {
+        self.status = 304;
+        self.body.clear();
+        self.file = None;
+        self.set_validators(etag, last_modified);
+    }
+
+    /// 416 for a range beyond a `len`-byte file.
+    pub(crate) fn set_unsatisfiable(&mut self, len: u64) {
+        self.status = 416;
+        self.file = None;
+        self.remove_fields(b"content-range");
+        let mut v = b"bytes */".to_vec();
+        push_decimal(&mut v, len);
+        self.push_field(b"Content-Range", &v);
+        self.remove_fields(b"content-type");
+        self.push_field(b"Content-Type", b"text/plain; charset=utf-8");
+        self.body.clear();
+        default_page(&mut self.body, 416, None);
+    }
+
+    /// Makes `file` the body, with its type (unless one was set), its
+    /// validators and, for a range, 206 and `Content-Range`.
+    pub(crate) fn set_file(
+        &mut self,
+        file: FileBody,
+        mime: &str,
+        etag: &str,
+        last_modified: &str,
+        partial: Option<(u64, u64, u64)>,
+    ) {
+        self.body.clear();
+        if !self.has_header(b"content-type") {
+            self.push_field(b"Content-Type", mime.as_bytes());
+        }
+        self.set_validators(etag, last_modified);
+        self.remove_fields(b"accept-ranges");
+        self.push_field(b"Accept-Ranges", b"bytes");
+        if let Some((first, count, total)) = partial {
+            self.status = 206;
+            let mut v = b"bytes ".to_vec();
+            push_decimal(&mut v, first);
+            v.push(b'-');
+            push_decimal(&mut v, first + count - 1);
+            v.push(b'/');
+            push_decimal(&mut v, total);
+            self.remove_fields(b"content-range");
+            self.push_field(b"Content-Range", &v);
+        }
+        self.file = Some(file);
+    }
+
+    /// The file the connection must send after the head `finish` wrote
+    /// (none for HEAD and bodyless statuses).
+    pub(crate) fn take_file(&mut self) -> Option<FileBody> {
+        let file = self.file.take()?;
+        (!self.no_body()).then_some(file)
+    }
+
     /// Replaces whatever the handler set with a library answer.
     pub(crate) fn set_error(&mut self, code: u16) {
         self.clear_content();
@@ -842,6 +926,8 @@ impl Response {
                     } else {
                         OutFraming::NoBody
                     }
+                } else if let Some(f) = &self.file {
+                    OutFraming::Length(f.len)
                 } else if self.head_request && self.body.is_empty() {
                     OutFraming::Length(self.declared_len.unwrap_or(0))
                 } else {
@@ -862,6 +948,10 @@ impl Response {
                         return true;
                     }
                     self.body_sent = self.body.len() as u64;
+                }
+                if let (Some(f), false) = (&self.file, self.no_body()) {
+                    // The connection sends the file after this head.
+                    self.body_sent = f.len;
                 }
                 self.phase = Phase::Finished;
                 self.will_close()

@@ -49,3 +49,25 @@ pub extern "C" fn mr_strerror(code: c_int) -> *const c_char {
 pub extern "C" fn mr_last_error() -> *const c_char {
     guard(c"".as_ptr(), last_error_ptr)
 }
+
+/// The MIME type for a file name (seed: MIME_TYPES_MAP).
+///
+/// Looked up by extension, case-insensitively, in the table resp_send_file
+/// uses. Text types carry `; charset=utf-8` ("text/html; charset=utf-8",
+/// "application/json; charset=utf-8"); others are bare ("image/png").
+///
+/// Returns: a static NUL-terminated string, never NULL;
+/// "application/octet-stream" for an unknown or missing extension, a NULL
+/// `path` or a path that is not UTF-8.
+/// Ownership: the string belongs to the library and lives forever; do not
+/// free it. `path` is only read.
+/// Thread: any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn mr_mime_for_path(path: *const c_char) -> *const c_char {
+    guard(c"application/octet-stream".as_ptr(), || {
+        match super::opt_str(path, "path") {
+            Ok(Some(p)) => crate::files::mime_for_path(p).as_ptr(),
+            _ => c"application/octet-stream".as_ptr(),
+        }
+    })
+}

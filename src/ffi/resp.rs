@@ -444,6 +444,48 @@ pub extern "C" fn resp_flush(resp: *mut mr_resp) -> c_int {
     with_resp(resp, true, |rsp, sink| status(rsp.flush(sink)))
 }
 
+/// Sends a local file as the body (seed: send_file).
+///
+/// The file is opened now and sent after the handler returns, with
+/// `sendfile(2)` on Linux (no copies, the write timeout applies while the
+/// client is slow) or a buffered copy elsewhere. The response gets
+/// `Content-Length`, `Content-Type` from mr_mime_for_path (unless one was
+/// set), a strong `ETag`, `Last-Modified` and `Accept-Ranges: bytes`. While
+/// the status is 200, the request decides the answer: `If-None-Match` /
+/// `If-Modified-Since` give 304 without a body, a single satisfiable
+/// `Range` gives 206 with `Content-Range` (suffix and open ranges too, and
+/// `If-Range` is honoured), an unsatisfiable one gives 416 with
+/// `Content-Range: bytes */len`, several ranges or an invalid one the whole
+/// file. HEAD gets the headers only. Only regular files are sent; the length
+/// is fixed when the file is opened, and a file that shrinks meanwhile
+/// ends the connection (never padded). `path` is used as given: confining
+/// requests to a folder is the caller's job.
+///
+/// Returns: MR_OK; MR_EINVAL if `resp` or `path` is NULL or `path` is not
+/// UTF-8; MR_ENOTFOUND if there is no file; MR_EFORBIDDEN for a folder,
+/// FIFO, device or other special file, or when permission is denied;
+/// MR_EIO for other errors; MR_ESTATE if the head was already sent, the
+/// response is a redirect, was deferred or has a producer. On error
+/// nothing is sent and nothing changes, so the handler can answer itself.
+/// Ownership: `path` is copied; the library closes the file.
+/// Thread: the thread running the handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn resp_send_file(resp: *mut mr_resp, path: *const c_char) -> c_int {
+    guard(MR_EINTERNAL, || {
+        let path = match arg_str(path, "path") {
+            Ok(p) => p,
+            Err(c) => return c,
+        };
+        match handle(resp) {
+            Some(RespHandle::Inline(ex)) => status(inline(*ex).send_file(path)),
+            Some(RespHandle::Deferred(_)) => code_of(&crate::error::Error::state(
+                "resp_send_file needs the handler's own response, not a deferred one",
+            )),
+            None => einval("resp is NULL"),
+        }
+    })
+}
+
 /// Makes the response a redirect (seed: redirect).
 ///
 /// Makes the response a redirect to `location` (seed: redirect) with `code`

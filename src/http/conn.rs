@@ -7,23 +7,27 @@
 //! large), so a burst of pipelined requests costs one `write`.
 
 use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use smol::channel::Receiver;
-use smol::future::{or, pending};
+use smol::future::{or, pending, poll_fn};
 use smol::io::AsyncReadExt;
 use smol::Timer;
 
 use crate::deferred::{Handoff, Msg, Producer};
 use crate::exchange::{BodyState, Exchange, Leftover, Wire};
+use crate::files::FileBody;
 use crate::http::io::{fill, shutdown, write_all2, ReadBuf, Stream};
 use crate::http::parse::{parse_head, too_long, HeadError, HeadLimits};
 use crate::request::Request;
 use crate::response::{Response, FLUSH_THRESHOLD};
 use crate::router::Match;
 use crate::server::shared::{ConnGuard, LogLevel, Shared};
+use crate::sys;
 
 /// Bytes asked of the socket per read while reading a head.
 const HEAD_READ: usize = 4096;
@@ -336,10 +340,13 @@ impl Conn<'_> {
         if shared.is_stopping() {
             self.resp.force_close = true;
         }
-        let close = match handoff {
+        let mut close = match handoff {
             Some(Handoff::Producer(p)) => self.run_producer(p).await,
             _ => self.resp.finish(&mut self.wbuf),
         };
+        if let Some(file) = self.resp.take_file() {
+            close |= !self.send_file(file).await;
+        }
         self.access_log(started, self.resp.status(), self.resp.bytes_sent());
         if close {
             return false;
@@ -478,6 +485,63 @@ impl Conn<'_> {
         }
         drop(producer);
         self.resp.finish(&mut self.wbuf)
+    }
+
+    /// Sends a file body after its head: `sendfile(2)` on a socket (no
+    /// copies; waits for room with the write timeout), a buffered copy
+    /// elsewhere. False when the connection must close: the client is too
+    /// slow or gone, or the file shrank (the body is not padded).
+    async fn send_file(&mut self, body: FileBody) -> bool {
+        if self.flush().await.is_err() {
+            return false;
+        }
+        let write_timeout = self.shared.cfg.write_timeout;
+        let end = body.offset + body.len;
+        let mut off = body.offset;
+        if let Some(sock) = self.io.raw_fd() {
+            while off < end {
+                let want = usize::try_from(end - off).unwrap_or(usize::MAX).min(1 << 30);
+                match sys::sendfile(sock, body.file.as_raw_fd(), &mut off, want) {
+                    Ok(0) => return false,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        let io = &mut *self.io;
+                        let ready = or(poll_fn(move |cx| io.poll_writable(cx)), async {
+                            Timer::after(write_timeout).await;
+                            Err(io::ErrorKind::TimedOut.into())
+                        })
+                        .await;
+                        if ready.is_err() {
+                            return false;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    // Files sendfile cannot read (some file systems) and
+                    // systems without it: copy instead.
+                    Err(e)
+                        if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS))
+                            || e.kind() == io::ErrorKind::Unsupported =>
+                    {
+                        break
+                    }
+                    Err(_) => return false,
+                }
+            }
+        }
+        let mut buf = vec![0u8; 16 * 1024];
+        while off < end {
+            let want = usize::try_from(end - off).unwrap_or(usize::MAX).min(buf.len());
+            match body.file.read_at(&mut buf[..want], off) {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => {
+                    if write_all2(self.io, &buf[..n], &[], write_timeout).await.is_err() {
+                        return false;
+                    }
+                    off += n as u64;
+                }
+            }
+        }
+        true
     }
 
     /// Reads and drops an unread request body (up to the drain limit), so

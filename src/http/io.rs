@@ -5,6 +5,7 @@
 use std::io::{self, IoSlice};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use smol::future::{or, FutureExt};
@@ -23,6 +24,13 @@ pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {
     /// reading stays possible. `AsyncWriteExt::close` only flushes an
     /// `Async<TcpStream>`, so this is separate.
     fn shutdown_write(&self) {}
+
+    /// Ready when the socket can take more bytes (for `sendfile`, which
+    /// writes around the async writer). Streams without a socket are
+    /// always ready.
+    fn poll_writable(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
 }
 
 impl Stream for Async<TcpStream> {
@@ -32,6 +40,10 @@ impl Stream for Async<TcpStream> {
 
     fn shutdown_write(&self) {
         let _ = self.get_ref().shutdown(Shutdown::Write);
+    }
+
+    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Async::poll_writable(self, cx)
     }
 }
 
