@@ -80,6 +80,15 @@
 // Log level of the access line written for every request.
 #define MR_LOG_INFO 3
 
+// Static folder flag: list a folder that has no `index.html` (HTML-escaped).
+#define MR_STATIC_LISTING 1
+
+// Static folder flag: follow symbolic links that lead out of the folder.
+#define MR_STATIC_FOLLOW_SYMLINKS 2
+
+// Static folder flag: ignore pre-compressed `.br` / `.gz` twins.
+#define MR_STATIC_NO_PRECOMPRESSED 4
+
 // The request being handled. Valid until the handler returns.
 typedef struct mr_req mr_req;
 
@@ -808,6 +817,53 @@ int server_route(mr_server *srv,
 // Ownership: `userdata` stays the caller's.
 // Thread: any thread, not concurrently with server_start.
 int server_set_fallback(mr_server *srv, mr_handler handler, void *userdata);
+
+// Serves a folder under a URL prefix (GET and HEAD).
+//
+// `GET /static/css/site.css` with server_static(srv, "/static", "www")
+// sends `www/css/site.css` as resp_send_file does (types, ETag,
+// Last-Modified, 304, ranges, HEAD). A folder gets its `index.html`; a
+// folder asked without its trailing slash is redirected (301) to the slash
+// form; a folder without `index.html` gets 403 (no listing; see
+// server_static_ex). Pre-compressed twins are used when the client accepts
+// them: `file.br` (br) or `file.gz` (gzip), with `Content-Encoding` and
+// `Vary: Accept-Encoding`. What is opened always stays inside the folder:
+// each path segment is decoded once; `.` and `..` segments and encoded
+// `/`, `\` or NUL get 400; the result is compared with the folder by path
+// components after resolving symbolic links (a link out of the folder
+// gives 404); only regular files are sent. Routes registered for paths
+// under the prefix keep priority.
+//
+// Returns: MR_OK; MR_EINVAL for a NULL argument or a prefix not starting
+// with '/' or holding dot segments, braces, '%', '?', '#' or controls;
+// MR_ENOTFOUND if `dir` is not an existing folder; MR_ESTATE if the server
+// is running; MR_EINVAL if routes already cover that prefix.
+// Ownership: `url_prefix` and `dir` are copied (the folder is resolved to
+// its real path now).
+// Thread: any thread, not concurrently with server_start.
+int server_static(mr_server *srv, const char *url_prefix, const char *dir);
+
+// Serves a folder under a URL prefix, with options.
+//
+// As server_static, plus: `flags`, a combination of MR_STATIC_LISTING,
+// MR_STATIC_FOLLOW_SYMLINKS and MR_STATIC_NO_PRECOMPRESSED;
+// `cache_control` (NULL: none), a `Cache-Control` value added to every
+// file answer of the mount (e.g. "public, max-age=3600");
+// `spa_fallback` (NULL: none), a file relative to the folder
+// ("index.html") answered for paths that do not exist, for single-page
+// applications.
+//
+// Returns: as server_static; MR_EINVAL also for unknown flags, an invalid
+// `cache_control` value or an `spa_fallback` that is absolute or has `.`,
+// `..` or empty segments.
+// Ownership: all strings are copied.
+// Thread: any thread, not concurrently with server_start.
+int server_static_ex(mr_server *srv,
+                     const char *url_prefix,
+                     const char *dir,
+                     unsigned int flags,
+                     const char *cache_control,
+                     const char *spa_fallback);
 
 // Sets the number of worker threads (0: one per CPU, the default).
 //

@@ -309,3 +309,292 @@ mod tests {
         assert!(!none_match(b"\"b\"", "\"a\""));
     }
 }
+
+/// Options of a static folder mount (values are part of the C ABI).
+pub mod static_flags {
+    /// List a folder without `index.html` (HTML-escaped).
+    pub(crate) const LISTING: u32 = 1;
+    /// Follow symbolic links that lead out of the folder.
+    pub(crate) const FOLLOW_SYMLINKS: u32 = 2;
+    /// Ignore `.br` / `.gz` twins.
+    pub(crate) const NO_PRECOMPRESSED: u32 = 4;
+    pub(crate) const ALL: u32 = 7;
+}
+
+/// A folder served under a URL prefix.
+#[derive(Debug)]
+pub struct StaticMount {
+    /// Literal segments of the URL prefix (`/static/v1` → 2).
+    prefix_segments: usize,
+    /// The folder, canonical (symlinks resolved) at mount time.
+    root: std::path::PathBuf,
+    flags: u32,
+    cache_control: Option<String>,
+    /// A file (relative to the root) answered for paths that do not exist.
+    spa_fallback: Option<String>,
+}
+
+impl StaticMount {
+    /// Checks the folder and options. `prefix` is a normalised URL prefix.
+    pub fn new(
+        prefix: &str,
+        dir: &str,
+        flags: u32,
+        cache_control: Option<&str>,
+        spa_fallback: Option<&str>,
+    ) -> Result<Self> {
+        if flags & !static_flags::ALL != 0 {
+            return Err(Error::invalid("unknown static folder flag"));
+        }
+        if cache_control.is_some_and(|c| c.is_empty() || !crate::util::is_field_value(c.as_bytes())) {
+            return Err(Error::invalid("cache_control is not a valid header value"));
+        }
+        if let Some(f) = spa_fallback {
+            if f.is_empty() || f.starts_with('/') || f.split('/').any(|s| s == ".." || s == "." || s.is_empty()) {
+                return Err(Error::invalid("spa_fallback must be a relative path inside the folder"));
+            }
+        }
+        let root = std::fs::canonicalize(dir).map_err(|_| Error::NotFound(format!("no folder at {dir:?}").into()))?;
+        if !root.is_dir() {
+            return Err(Error::NotFound(format!("{dir:?} is not a folder").into()));
+        }
+        Ok(StaticMount {
+            prefix_segments: prefix.split('/').filter(|s| !s.is_empty()).count(),
+            root,
+            flags,
+            cache_control: cache_control.map(str::to_owned),
+            spa_fallback: spa_fallback.map(str::to_owned),
+        })
+    }
+}
+
+/// Normalises a mount prefix: starts with '/', no trailing '/', no empty,
+/// dot or parameter segments. "/" stays "/".
+pub fn normalize_prefix(prefix: &str) -> Result<String> {
+    if !prefix.starts_with('/') {
+        return Err(Error::invalid("url_prefix must start with '/'"));
+    }
+    let segs: Vec<&str> = prefix.split('/').filter(|s| !s.is_empty()).collect();
+    if segs.iter().any(|s| {
+        *s == "."
+            || *s == ".."
+            || s.contains(['{', '}', '?', '#', '%', '\\'])
+            || s.bytes().any(|b| b <= b' ' || b >= 0x7f)
+    }) {
+        return Err(Error::invalid(
+            "url_prefix has a dot segment, a brace, '%', '?', '#' or a control",
+        ));
+    }
+    Ok(format!("/{}", segs.join("/")))
+}
+
+/// Where a request path leads inside a mount.
+enum Resolved {
+    /// 400: a segment that could escape or confuse (dot segments, encoded
+    /// '/', '\' or NUL).
+    Bad,
+    /// Not there (or outside the root).
+    Missing,
+    Found(std::path::PathBuf),
+}
+
+/// Decodes the raw segments after the prefix once, refuses anything that
+/// could leave the folder, and checks the result by path components after
+/// resolving symbolic links (CASES rows 93-97).
+fn resolve(mount: &StaticMount, raw_rest: &[&[u8]]) -> Resolved {
+    use std::os::unix::ffi::OsStrExt;
+    let mut path = mount.root.clone();
+    for raw in raw_rest.iter().filter(|s| !s.is_empty()) {
+        let mut seg = Vec::with_capacity(raw.len());
+        crate::util::percent_decode_into(raw, false, &mut seg);
+        if seg == b"." || seg == b".." || seg.iter().any(|&b| b == b'/' || b == b'\\' || b == 0) {
+            return Resolved::Bad;
+        }
+        path.push(std::ffi::OsStr::from_bytes(&seg));
+    }
+    match std::fs::canonicalize(&path) {
+        Ok(real) if real.starts_with(&mount.root) => Resolved::Found(real),
+        // A symlink out of the folder: only when allowed, and then the
+        // link's own path (inside the root) is what was asked for.
+        Ok(_) if mount.flags & static_flags::FOLLOW_SYMLINKS != 0 => Resolved::Found(path),
+        _ => Resolved::Missing,
+    }
+}
+
+/// True when `Accept-Encoding` accepts `coding` (q=0 refuses).
+fn accepts(req: &Request, coding: &[u8]) -> bool {
+    let Some(ae) = req.header(b"accept-encoding") else {
+        return false;
+    };
+    ae.to_bytes().split(|&b| b == b',').any(|item| {
+        let mut parts = item.split(|&b| b == b';');
+        let name = trim_ows(parts.next().unwrap_or_default());
+        let refused = parts.any(|p| {
+            let p = trim_ows(p);
+            p.len() >= 2 && eq_ignore_case(&p[..2], b"q=") && trim_ows(&p[2..]).iter().all(|&b| b == b'0' || b == b'.')
+        });
+        eq_ignore_case(name, coding) && !refused
+    })
+}
+
+/// `&<>"'` escaped for HTML text and attributes.
+fn html_escape(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Percent-encodes a file name for a link.
+fn url_escape(name: &[u8], out: &mut String) {
+    for &b in name {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
+/// A listing of `dir` as HTML.
+fn listing(dir: &std::path::Path, url_path: &str) -> Result<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut entries: Vec<(Vec<u8>, bool)> = std::fs::read_dir(dir)
+        .map_err(Error::Io)?
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            (
+                e.file_name().as_bytes().to_vec(),
+                e.file_type().is_ok_and(|t| t.is_dir()),
+            )
+        })
+        .collect();
+    entries.sort();
+    let mut title = String::new();
+    html_escape(url_path, &mut title);
+    let mut out = format!("<!doctype html>\n<title>Index of {title}</title>\n<h1>Index of {title}</h1>\n<ul>\n");
+    for (name, is_dir) in entries {
+        out.push_str("<li><a href=\"");
+        url_escape(&name, &mut out);
+        if is_dir {
+            out.push('/');
+        }
+        out.push_str("\">");
+        html_escape(&String::from_utf8_lossy(&name), &mut out);
+        if is_dir {
+            out.push('/');
+        }
+        out.push_str("</a></li>\n");
+    }
+    out.push_str("</ul>\n");
+    Ok(out)
+}
+
+/// Serves a request under a mount; the handler of `server_static` routes.
+pub(crate) fn serve_static(mount: &StaticMount, ex: &mut crate::Exchange<'_>) -> bool {
+    let raw_path = ex.request().path_bytes().to_vec();
+    // The route matched the prefix; what follows it, still encoded.
+    let rest: Vec<&[u8]> = raw_path.split(|&b| b == b'/').skip(1 + mount.prefix_segments).collect();
+    let resolved = match resolve(mount, &rest) {
+        Resolved::Bad => {
+            ex.response_mut().set_error(400);
+            return true;
+        }
+        Resolved::Missing => match &mount.spa_fallback {
+            Some(f) => Resolved::Found(mount.root.join(f)),
+            None => Resolved::Missing,
+        },
+        found => found,
+    };
+    let Resolved::Found(path) = resolved else {
+        ex.response_mut().set_error(404);
+        return true;
+    };
+    if let Some(cc) = &mount.cache_control {
+        let _ = ex.response_mut().set_header("Cache-Control", cc);
+    }
+    let mut file = path;
+    if file.is_dir() {
+        if !raw_path.ends_with(b"/") {
+            // The raw path is validated percent-encoded ASCII: no CR/LF can
+            // reach the header (row 96).
+            let mut location = String::from_utf8_lossy(&raw_path).into_owned();
+            location.push('/');
+            let q = ex.request().query_bytes();
+            if !q.is_empty() {
+                location.push('?');
+                location.push_str(&String::from_utf8_lossy(q));
+            }
+            if ex.response_mut().redirect(&location, 301).is_err() {
+                ex.response_mut().set_error(400);
+            }
+            return true;
+        }
+        let index = file.join("index.html");
+        if index.is_file() {
+            file = index;
+        } else if mount.flags & static_flags::LISTING != 0 {
+            let url = String::from_utf8_lossy(&raw_path).into_owned();
+            return match listing(&file, &url) {
+                Ok(html) => ex.response_mut().set_html(&html).is_ok(),
+                Err(_) => {
+                    ex.response_mut().set_error(403);
+                    true
+                }
+            };
+        } else {
+            ex.response_mut().set_error(403);
+            return true;
+        }
+    }
+    let Some(file_str) = file.to_str().map(str::to_owned) else {
+        ex.response_mut().set_error(404);
+        return true;
+    };
+    // A pre-compressed twin (`.br`, `.gz`) when the client takes it.
+    let mut chosen: Option<(String, &str)> = None;
+    if mount.flags & static_flags::NO_PRECOMPRESSED == 0 {
+        let mut has_twin = false;
+        for (ext, coding) in [(".br", "br"), (".gz", "gzip")] {
+            let twin = format!("{file_str}{ext}");
+            let inside = std::fs::canonicalize(&twin).is_ok_and(|r| r.starts_with(&mount.root));
+            if inside && std::path::Path::new(&twin).is_file() {
+                has_twin = true;
+                if chosen.is_none() && accepts(ex.request(), coding.as_bytes()) {
+                    chosen = Some((twin, coding));
+                }
+            }
+        }
+        if has_twin {
+            let _ = ex.response_mut().add_header("Vary", "Accept-Encoding");
+        }
+    }
+    let result = match &chosen {
+        Some((twin, coding)) => {
+            // The twin is sent with the original's type.
+            let mime = mime_for_path(&file_str).to_str().unwrap_or("application/octet-stream");
+            let _ = ex.response_mut().set_header("Content-Type", mime);
+            let _ = ex.response_mut().set_header("Content-Encoding", coding);
+            ex.send_file(twin)
+        }
+        None => ex.send_file(&file_str),
+    };
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            let code = match e {
+                Error::NotFound(_) => 404,
+                Error::Forbidden(_) => 403,
+                _ => 500,
+            };
+            ex.response_mut().set_error(code);
+            true
+        }
+    }
+}

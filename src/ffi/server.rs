@@ -196,6 +196,85 @@ pub extern "C" fn server_set_fallback(srv: *mut mr_server, handler: mr_handler, 
     })
 }
 
+/// Static folder flag: list a folder that has no `index.html` (HTML-escaped).
+pub const MR_STATIC_LISTING: c_uint = 1;
+/// Static folder flag: follow symbolic links that lead out of the folder.
+pub const MR_STATIC_FOLLOW_SYMLINKS: c_uint = 2;
+/// Static folder flag: ignore pre-compressed `.br` / `.gz` twins.
+pub const MR_STATIC_NO_PRECOMPRESSED: c_uint = 4;
+
+/// Serves a folder under a URL prefix (GET and HEAD).
+///
+/// `GET /static/css/site.css` with server_static(srv, "/static", "www")
+/// sends `www/css/site.css` as resp_send_file does (types, ETag,
+/// Last-Modified, 304, ranges, HEAD). A folder gets its `index.html`; a
+/// folder asked without its trailing slash is redirected (301) to the slash
+/// form; a folder without `index.html` gets 403 (no listing; see
+/// server_static_ex). Pre-compressed twins are used when the client accepts
+/// them: `file.br` (br) or `file.gz` (gzip), with `Content-Encoding` and
+/// `Vary: Accept-Encoding`. What is opened always stays inside the folder:
+/// each path segment is decoded once; `.` and `..` segments and encoded
+/// `/`, `\` or NUL get 400; the result is compared with the folder by path
+/// components after resolving symbolic links (a link out of the folder
+/// gives 404); only regular files are sent. Routes registered for paths
+/// under the prefix keep priority.
+///
+/// Returns: MR_OK; MR_EINVAL for a NULL argument or a prefix not starting
+/// with '/' or holding dot segments, braces, '%', '?', '#' or controls;
+/// MR_ENOTFOUND if `dir` is not an existing folder; MR_ESTATE if the server
+/// is running; MR_EINVAL if routes already cover that prefix.
+/// Ownership: `url_prefix` and `dir` are copied (the folder is resolved to
+/// its real path now).
+/// Thread: any thread, not concurrently with server_start.
+#[unsafe(no_mangle)]
+pub extern "C" fn server_static(srv: *mut mr_server, url_prefix: *const c_char, dir: *const c_char) -> c_int {
+    guard(MR_EINTERNAL, || {
+        server_static_ex(srv, url_prefix, dir, 0, std::ptr::null(), std::ptr::null())
+    })
+}
+
+/// Serves a folder under a URL prefix, with options.
+///
+/// As server_static, plus: `flags`, a combination of MR_STATIC_LISTING,
+/// MR_STATIC_FOLLOW_SYMLINKS and MR_STATIC_NO_PRECOMPRESSED;
+/// `cache_control` (NULL: none), a `Cache-Control` value added to every
+/// file answer of the mount (e.g. "public, max-age=3600");
+/// `spa_fallback` (NULL: none), a file relative to the folder
+/// ("index.html") answered for paths that do not exist, for single-page
+/// applications.
+///
+/// Returns: as server_static; MR_EINVAL also for unknown flags, an invalid
+/// `cache_control` value or an `spa_fallback` that is absolute or has `.`,
+/// `..` or empty segments.
+/// Ownership: all strings are copied.
+/// Thread: any thread, not concurrently with server_start.
+#[unsafe(no_mangle)]
+pub extern "C" fn server_static_ex(
+    srv: *mut mr_server,
+    url_prefix: *const c_char,
+    dir: *const c_char,
+    flags: c_uint,
+    cache_control: *const c_char,
+    spa_fallback: *const c_char,
+) -> c_int {
+    guard(MR_EINTERNAL, || {
+        let srv = match server(srv) {
+            Ok(s) => s,
+            Err(c) => return c,
+        };
+        let args = (
+            arg_str(url_prefix, "url_prefix"),
+            arg_str(dir, "dir"),
+            opt_str(cache_control, "cache_control"),
+            opt_str(spa_fallback, "spa_fallback"),
+        );
+        match args {
+            (Ok(p), Ok(d), Ok(cc), Ok(spa)) => status(srv.static_dir(p, d, flags, cc, spa)),
+            (Err(c), ..) | (_, Err(c), ..) | (_, _, Err(c), _) | (.., Err(c)) => c,
+        }
+    })
+}
+
 fn configure(srv: *mut mr_server, f: impl FnOnce(&mut crate::config::Config) -> Result<(), Error>) -> c_int {
     match server(srv) {
         Ok(s) => status(s.update_config(f)),
@@ -473,4 +552,21 @@ pub extern "C" fn server_free(srv: *mut mr_server) {
         // gives it back exactly once.
         drop(unsafe { Box::from_raw(srv) });
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files::static_flags;
+
+    #[test]
+    fn static_flags_match_the_core() {
+        assert_eq!(MR_STATIC_LISTING, static_flags::LISTING);
+        assert_eq!(MR_STATIC_FOLLOW_SYMLINKS, static_flags::FOLLOW_SYMLINKS);
+        assert_eq!(MR_STATIC_NO_PRECOMPRESSED, static_flags::NO_PRECOMPRESSED);
+        assert_eq!(
+            MR_STATIC_LISTING | MR_STATIC_FOLLOW_SYMLINKS | MR_STATIC_NO_PRECOMPRESSED,
+            static_flags::ALL
+        );
+    }
 }

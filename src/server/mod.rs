@@ -156,6 +156,43 @@ impl Server {
         self.configure(|i| i.router.add(method, pattern, handler, name))
     }
 
+    /// Serves the folder `dir` under `prefix` (GET and HEAD), see
+    /// [`crate::files::StaticMount`]. Routes registered for paths under
+    /// the prefix keep priority (a literal beats the mount's rest capture).
+    pub fn static_dir(
+        &self,
+        prefix: &str,
+        dir: &str,
+        flags: u32,
+        cache_control: Option<&str>,
+        spa_fallback: Option<&str>,
+    ) -> Result<()> {
+        let prefix = crate::files::normalize_prefix(prefix)?;
+        let mount = Arc::new(crate::files::StaticMount::new(
+            &prefix,
+            dir,
+            flags,
+            cache_control,
+            spa_fallback,
+        )?);
+        let handler: Handler = Arc::new(move |ex: &mut crate::Exchange<'_>| crate::files::serve_static(&mount, ex));
+        self.configure(|i| {
+            let rest = if prefix == "/" {
+                "/{path...}".to_owned()
+            } else {
+                format!("{prefix}/{{path...}}")
+            };
+            // Check both patterns before adding either.
+            let mut probe = i.router.clone();
+            probe.add(Some("GET"), &rest, handler.clone(), None)?;
+            if prefix != "/" {
+                probe.add(Some("GET"), &prefix, handler.clone(), None)?;
+            }
+            i.router = probe;
+            Ok(())
+        })
+    }
+
     pub fn set_fallback(&self, handler: Option<Handler>) -> Result<()> {
         self.configure(|i| {
             i.router.set_fallback(handler);
