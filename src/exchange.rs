@@ -439,10 +439,16 @@ impl Exchange<'_> {
     /// Sends the file at `path` as the body, after the handler returns (see
     /// [`crate::files::prepare`]). Nothing changes when it fails.
     pub fn send_file(&mut self, path: &str) -> Result<()> {
+        self.send_file_checked(path, false)
+    }
+
+    /// [`Exchange::send_file`] that can refuse a symbolic link at the last
+    /// component (for paths already checked with links resolved).
+    pub(crate) fn send_file_checked(&mut self, path: &str, no_follow: bool) -> Result<()> {
         if self.handoff.is_some() {
             return Err(Error::state("the response was deferred or given a producer"));
         }
-        crate::files::prepare(self.resp, self.req, path)
+        crate::files::prepare(self.resp, self.req, path, no_follow)
     }
 
     /// Hands the response over to a [`Deferred`] that outlives the handler.

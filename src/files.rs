@@ -59,15 +59,19 @@ pub fn mime_for_path(path: &str) -> &'static CStr {
 /// Opens a regular file for reading. Never blocks on a FIFO or device
 /// (O_NONBLOCK), and checks the type on the opened descriptor, so a path
 /// swapped after a check cannot slip a special file in.
-pub(crate) fn open_regular(path: &str) -> Result<(File, std::fs::Metadata)> {
+pub(crate) fn open_regular(path: &str, no_follow: bool) -> Result<(File, std::fs::Metadata)> {
+    // `no_follow`: the path was checked with symlinks resolved; a link that
+    // appears at the last component since then is refused (ELOOP).
+    let flags = libc::O_NONBLOCK | libc::O_NOCTTY | if no_follow { libc::O_NOFOLLOW } else { 0 };
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .custom_flags(flags)
         .open(path)
         .map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => Error::NotFound(format!("no file at {path:?}").into()),
             io::ErrorKind::PermissionDenied => Error::Forbidden(format!("{path:?}: permission denied").into()),
             _ if e.raw_os_error() == Some(libc::ENOTDIR) => Error::NotFound(format!("no file at {path:?}").into()),
+            _ if e.raw_os_error() == Some(libc::ELOOP) => Error::Forbidden(format!("{path:?} became a link").into()),
             _ => Error::Io(e),
         })?;
     let meta = file.metadata().map_err(Error::Io)?;
@@ -189,9 +193,9 @@ fn none_match(header: &[u8], etag: &str) -> bool {
 /// for an unsatisfiable range. Conditional and range handling apply only
 /// while the status is 200 (a handler may send a file as its 404 page).
 /// A Content-Type the handler set is kept. Nothing is changed on error.
-pub(crate) fn prepare(resp: &mut Response, req: &Request, path: &str) -> Result<()> {
+pub(crate) fn prepare(resp: &mut Response, req: &Request, path: &str, no_follow: bool) -> Result<()> {
     resp.check_file_allowed()?;
-    let (file, meta) = open_regular(path)?;
+    let (file, meta) = open_regular(path, no_follow)?;
     let len = meta.len();
     let (secs, nanos) = (meta.mtime().max(0) as u64, meta.mtime_nsec().max(0) as u64);
     let etag = format!("\"{:x}-{:x}-{:x}.{:x}\"", meta.ino(), len, secs, nanos);
@@ -575,15 +579,16 @@ pub(crate) fn serve_static(mount: &StaticMount, ex: &mut crate::Exchange<'_>) ->
             let _ = ex.response_mut().add_header("Vary", "Accept-Encoding");
         }
     }
+    let no_follow = mount.flags & static_flags::FOLLOW_SYMLINKS == 0;
     let result = match &chosen {
         Some((twin, coding)) => {
             // The twin is sent with the original's type.
             let mime = mime_for_path(&file_str).to_str().unwrap_or("application/octet-stream");
             let _ = ex.response_mut().set_header("Content-Type", mime);
             let _ = ex.response_mut().set_header("Content-Encoding", coding);
-            ex.send_file(twin)
+            ex.send_file_checked(twin, no_follow)
         }
-        None => ex.send_file(&file_str),
+        None => ex.send_file_checked(&file_str, no_follow),
     };
     match result {
         Ok(()) => true,
