@@ -205,6 +205,7 @@ pub(crate) fn prepare(resp: &mut Response, req: &Request, path: &str, no_follow:
 
     let mut offset = 0;
     let mut count = len;
+    let mut ranged = false;
     if plain {
         let not_modified = match req.header(b"if-none-match") {
             Some(inm) => none_match(inm.to_bytes(), &etag),
@@ -231,6 +232,7 @@ pub(crate) fn prepare(resp: &mut Response, req: &Request, path: &str, no_follow:
                     Ranged::Part(first, last) => {
                         offset = first;
                         count = last - first + 1;
+                        ranged = true;
                     }
                     Ranged::Unsatisfiable => {
                         resp.set_unsatisfiable(len);
@@ -241,7 +243,9 @@ pub(crate) fn prepare(resp: &mut Response, req: &Request, path: &str, no_follow:
         }
     }
     let mime = mime_for_path(path).to_str().unwrap_or("application/octet-stream");
-    let partial = (offset > 0 || count < len).then_some((offset, count, len));
+    // A satisfiable range is answered 206 even when it spans the whole
+    // file (`bytes=0-`, as media players send).
+    let partial = ranged.then_some((offset, count, len));
     resp.set_file(
         FileBody {
             file,

@@ -123,6 +123,9 @@ pub struct Response {
     pub(crate) heartbeat: Option<std::time::Duration>,
     /// A file to send as the body (the connection sends it after the head).
     file: Option<FileBody>,
+    /// The Content-Type was chosen by the library for a body (a setter or
+    /// a file), not by the handler: a later file may replace it.
+    auto_type: bool,
 }
 
 impl Default for Response {
@@ -151,6 +154,7 @@ impl Response {
             force_close: false,
             heartbeat: None,
             file: None,
+            auto_type: false,
         }
     }
 
@@ -184,6 +188,7 @@ impl Response {
         self.redirected = false;
         self.heartbeat = None;
         self.file = None;
+        self.auto_type = false;
     }
 
     /// Releases buffers while the connection idles.
@@ -271,6 +276,9 @@ impl Response {
         }
         if eq_ignore_case(name, b"transfer-encoding") {
             return Err(Error::invalid("Transfer-Encoding is set by the library"));
+        }
+        if eq_ignore_case(name, b"content-type") {
+            self.auto_type = false;
         }
         if eq_ignore_case(name, b"content-length") {
             let n = parse_decimal(value).ok_or_else(|| Error::invalid("Content-Length must be a decimal number"))?;
@@ -435,6 +443,7 @@ impl Response {
         }
         self.remove_fields(b"content-type");
         self.push_field(b"Content-Type", content_type.as_bytes());
+        self.auto_type = true;
         self.body.clear();
         self.body.extend_from_slice(data);
         self.file = None;
@@ -874,8 +883,10 @@ impl Response {
         partial: Option<(u64, u64, u64)>,
     ) {
         self.body.clear();
-        if !self.has_header(b"content-type") {
+        if self.auto_type || !self.has_header(b"content-type") {
+            self.remove_fields(b"content-type");
             self.push_field(b"Content-Type", mime.as_bytes());
+            self.auto_type = true;
         }
         self.set_validators(etag, last_modified);
         self.remove_fields(b"accept-ranges");
