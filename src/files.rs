@@ -420,12 +420,19 @@ fn resolve(mount: &StaticMount, raw_rest: &[&[u8]]) -> Resolved {
         }
         path.push(std::ffi::OsStr::from_bytes(&seg));
     }
+    contained(mount, path).map_or(Resolved::Missing, Resolved::Found)
+}
+
+/// The path to open for `path` if it exists inside the mount's folder,
+/// compared by components after resolving symbolic links: the resolved
+/// path (so opening it with O_NOFOLLOW is safe), or, when the mount
+/// follows links out of the folder, the path itself. Every file a mount
+/// opens (request paths, index files, twins, the fallback) goes through it.
+fn contained(mount: &StaticMount, path: std::path::PathBuf) -> Option<std::path::PathBuf> {
     match std::fs::canonicalize(&path) {
-        Ok(real) if real.starts_with(&mount.root) => Resolved::Found(real),
-        // A symlink out of the folder: only when allowed, and then the
-        // link's own path (inside the root) is what was asked for.
-        Ok(_) if mount.flags & static_flags::FOLLOW_SYMLINKS != 0 => Resolved::Found(path),
-        _ => Resolved::Missing,
+        Ok(real) if real.starts_with(&mount.root) => Some(real),
+        Ok(_) if mount.flags & static_flags::FOLLOW_SYMLINKS != 0 => Some(path),
+        _ => None,
     }
 }
 
@@ -509,13 +516,17 @@ pub(crate) fn serve_static(mount: &StaticMount, ex: &mut crate::Exchange<'_>) ->
     let raw_path = ex.request().path_bytes().to_vec();
     // The route matched the prefix; what follows it, still encoded.
     let rest: Vec<&[u8]> = raw_path.split(|&b| b == b'/').skip(1 + mount.prefix_segments).collect();
+    let mut fallback = false;
     let resolved = match resolve(mount, &rest) {
         Resolved::Bad => {
             ex.response_mut().set_error(400);
             return true;
         }
         Resolved::Missing => match &mount.spa_fallback {
-            Some(f) => Resolved::Found(mount.root.join(f)),
+            Some(f) => {
+                fallback = true;
+                contained(mount, mount.root.join(f)).map_or(Resolved::Missing, Resolved::Found)
+            }
             None => Resolved::Missing,
         },
         found => found,
@@ -528,6 +539,11 @@ pub(crate) fn serve_static(mount: &StaticMount, ex: &mut crate::Exchange<'_>) ->
         let _ = ex.response_mut().set_header("Cache-Control", cc);
     }
     let mut file = path;
+    if !fallback && !file.is_dir() && raw_path.ends_with(b"/") {
+        // A file asked as a folder (`site.css/`) is not there (as nginx).
+        ex.response_mut().set_error(404);
+        return true;
+    }
     if file.is_dir() {
         if !raw_path.ends_with(b"/") {
             // The raw path is validated percent-encoded ASCII: no CR/LF can
@@ -544,8 +560,7 @@ pub(crate) fn serve_static(mount: &StaticMount, ex: &mut crate::Exchange<'_>) ->
             }
             return true;
         }
-        let index = file.join("index.html");
-        if index.is_file() {
+        if let Some(index) = contained(mount, file.join("index.html")).filter(|p| p.is_file()) {
             file = index;
         } else if mount.flags & static_flags::LISTING != 0 {
             let url = String::from_utf8_lossy(&raw_path).into_owned();
@@ -570,9 +585,10 @@ pub(crate) fn serve_static(mount: &StaticMount, ex: &mut crate::Exchange<'_>) ->
     if mount.flags & static_flags::NO_PRECOMPRESSED == 0 {
         let mut has_twin = false;
         for (ext, coding) in [(".br", "br"), (".gz", "gzip")] {
-            let twin = format!("{file_str}{ext}");
-            let inside = std::fs::canonicalize(&twin).is_ok_and(|r| r.starts_with(&mount.root));
-            if inside && std::path::Path::new(&twin).is_file() {
+            let twin = contained(mount, format!("{file_str}{ext}").into())
+                .filter(|p| p.is_file())
+                .and_then(|p| p.to_str().map(str::to_owned));
+            if let Some(twin) = twin {
                 has_twin = true;
                 if chosen.is_none() && accepts(ex.request(), coding.as_bytes()) {
                     chosen = Some((twin, coding));
