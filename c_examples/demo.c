@@ -15,6 +15,11 @@
  * wait. It prints "listening on ADDR:PORT" once it is ready, and one access
  * line per request on stderr.
  *
+ * Files: /static serves the folder c_examples/www/ (server_static_ex: types,
+ * ETag, 304, ranges, the pre-compressed app.js.gz for clients that accept
+ * gzip), and /download sends one file with resp_send_file (the seed's
+ * send_file(path)) as an attachment.
+ *
  * The streaming routes show the three ways to answer over time:
  *   /generator   resp_stream: the library pulls pieces from a producer
  *                callback on its own blocking threads (it may sleep);
@@ -43,6 +48,13 @@
  * c_examples/sse.html; a build without it looks in the working directory. */
 #ifndef DEMO_SSE_HTML
 #define DEMO_SSE_HTML "c_examples/sse.html"
+#endif
+
+/* The folder served under /static (and where /download finds its files).
+ * The CMake build passes the absolute path of c_examples/www; a build
+ * without it looks in the working directory. */
+#ifndef DEMO_WWW_DIR
+#define DEMO_WWW_DIR "c_examples/www"
 #endif
 
 /* Set by --fast: every pause of the streaming routes becomes short. */
@@ -87,6 +99,14 @@ static int index_page(mr_req *req, mr_resp *resp, void *userdata) {
         "<li><a href=\"/form\">/form</a>: a form (POST)</li>\n"
         "<li>POST /echo: the request body, sent back</li>\n"
         "<li>POST /upload: any size, streamed to a file; its size and checksum back</li>\n"
+        "</ul>\n<h2>Files</h2>\n<ul>\n"
+        "<li><a href=\"/static/\">/static/</a>: the folder c_examples/www "
+        "(server_static_ex: ETag, 304, ranges, a gzip twin)</li>\n"
+        "<li><a href=\"/download\">/download</a>: app.js as an attachment "
+        "(resp_send_file)</li>\n"
+        "<li><a href=\"/download/style.css\">/download/style.css</a>, "
+        "<a href=\"/download/img\">/download/img</a> (a folder: 403), "
+        "<a href=\"/download/nope.txt\">/download/nope.txt</a> (404)</li>\n"
         "</ul>\n");
 }
 
@@ -571,6 +591,70 @@ static int job(mr_req *req, mr_resp *resp, void *userdata) {
 }
 
 /* ------------------------------------------------------------------------
+ * Files: send_file(path) and a static folder.
+ * ------------------------------------------------------------------------ */
+
+/* Sends DEMO_WWW_DIR/<name> as an attachment named <name>.
+ *
+ * resp_send_file is the seed's send_file(path): it opens the file now (the
+ * bytes go out with sendfile(2) after the handler returns) and gives the
+ * answer Content-Length, a Content-Type from mr_mime_for_path, a strong
+ * ETag, Last-Modified and Accept-Ranges; If-None-Match gives 304 and a
+ * Range 206, by themselves. The path is used as given: keeping requests
+ * inside a folder is our job here (server_static does it for a mount).
+ *
+ * When it fails, nothing was sent and nothing changed: the response is
+ * still ours to fill in, so we answer 404 or 403 ourselves. Headers may be
+ * set after it succeeds (the head goes out when the handler returns), so
+ * Content-Disposition is only added to a file that is really sent. */
+static int send_attachment(mr_resp *resp, const char *name) {
+    char path[512], disposition[128];
+    int rc;
+    snprintf(path, sizeof path, "%s/%s", DEMO_WWW_DIR, name);
+    rc = resp_send_file(resp, path);
+    if (rc == MR_ENOTFOUND) {
+        resp_set_status(resp, 404);
+        return resp_set_text(resp, "no such file\n");
+    }
+    if (rc == MR_EFORBIDDEN) { /* a folder, a FIFO, a device, no permission */
+        resp_set_status(resp, 403);
+        return resp_set_text(resp, "not a file you may download\n");
+    }
+    if (rc != MR_OK) return rc; /* MR_EIO...: a 500 */
+    snprintf(disposition, sizeof disposition, "attachment; filename=\"%s\"", name);
+    return resp_set_header(resp, "Content-Disposition", disposition);
+}
+
+/* GET /download: www/app.js, to be saved rather than shown */
+static int download(mr_req *req, mr_resp *resp, void *userdata) {
+    (void)req;
+    (void)userdata;
+    return send_attachment(resp, "app.js");
+}
+
+/* GET /download/{name}: a file at the top of www/. The name is one route
+ * segment (percent-decoded, so it could still be ".." or hold a '/' sent as
+ * %2F): only letters, digits, '-', '_' and '.' are let through, and no
+ * leading dot, so it can neither climb out of the folder nor reach hidden
+ * files. */
+static int download_name(mr_req *req, mr_resp *resp, void *userdata) {
+    const char *name = req_param(req, "name");
+    size_t i, n = strlen(name);
+    (void)userdata;
+    for (i = 0; i < n; i++) {
+        char ch = name[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '-' || ch == '_' || (ch == '.' && i > 0);
+        if (!ok) break;
+    }
+    if (n == 0 || n > 64 || i < n) {
+        resp_set_status(resp, 400);
+        return resp_set_text(resp, "a file name is letters, digits, '-', '_' and '.'\n");
+    }
+    return send_attachment(resp, name);
+}
+
+/* ------------------------------------------------------------------------
  * Logging and --requests.
  * ------------------------------------------------------------------------ */
 
@@ -618,6 +702,8 @@ static const struct {
     {"GET", "/sse", sse_page},
     {"GET", "/sse/clock", sse_clock},
     {"GET", "/job", job},
+    {"GET", "/download", download},
+    {"GET", "/download/{name}", download_name},
 };
 
 int main(int argc, char **argv) {
@@ -655,6 +741,21 @@ int main(int argc, char **argv) {
         rc = server_route(srv, routes[i].method, routes[i].pattern, routes[i].handler, NULL);
         if (rc != MR_OK) {
             fprintf(stderr, "route %s: %s\n", routes[i].pattern, mr_last_error());
+            server_free(srv);
+            return 1;
+        }
+    }
+    /* GET /static/... serves the folder DEMO_WWW_DIR: /static/ is its
+     * index.html, /static/app.js is app.js (or app.js.gz with
+     * Content-Encoding: gzip for clients that accept it). Paths that would
+     * leave the folder get 400 or 404. Every file answer says it may be
+     * cached for a minute. Without the folder (MR_ENOTFOUND: the demo was
+     * started elsewhere) the rest of the demo still runs. */
+    rc = server_static_ex(srv, "/static", DEMO_WWW_DIR, 0, "public, max-age=60", NULL);
+    if (rc != MR_OK) {
+        fprintf(stderr, "no /static: %s (%s); define DEMO_WWW_DIR as the path of c_examples/www "
+                        "when building the demo\n", mr_strerror(rc), mr_last_error());
+        if (rc != MR_ENOTFOUND) {
             server_free(srv);
             return 1;
         }

@@ -15,9 +15,15 @@ The example is started as `EXE --port 0 --requests N` (N = the number of
 requests below); it prints "listening on 127.0.0.1:PORT", serves exactly N
 requests and must then exit with status 0 by itself. Only 127.0.0.1 is used.
 Every wait is bounded; on failure the example's stderr is shown.
+
+The demo's file routes are checked against the files in c_examples/www:
+bodies byte for byte, Last-Modified from the files' mtimes, the ETag by its
+form (a strong tag) since it depends on the file system.
 """
 
 import argparse
+import email.utils
+import gzip
 import os
 import re
 import shlex
@@ -191,6 +197,34 @@ class Case:
         self.run, self.requests = run, requests
 
 
+class Like:
+    """An expected header value that is checked by a regular expression
+    (full match) instead of byte for byte: values that depend on the file
+    system, such as an ETag."""
+
+    def __init__(self, pattern):
+        self.pattern = pattern
+
+    def __repr__(self):
+        return "Like(%r)" % self.pattern
+
+
+def headers_match(got, expected):
+    """`got` equals `expected` field for field, in order; Like values match
+    by pattern."""
+    if len(got) != len(expected):
+        return False
+    for (gn, gv), (en, ev) in zip(got, expected):
+        if gn != en:
+            return False
+        if isinstance(ev, Like):
+            if not re.fullmatch(ev.pattern, gv):
+                return False
+        elif gv != ev:
+            return False
+    return True
+
+
 def check(case, port):
     if case.run:
         return case.run(port)
@@ -213,7 +247,7 @@ def check_reply(case, reply):
     if len(dates) != 1 or not re.fullmatch(r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT", dates[0]):
         errors.append("expected one Date header in IMF-fixdate form, got %r" % dates)
     others = [(n, v) for n, v in reply.headers if n.lower() != "date"]
-    if case.headers is not None and others != case.headers:
+    if case.headers is not None and not headers_match(others, case.headers):
         errors.append("headers\n      got %r\n expected %r" % (others, case.headers))
     if callable(case.body):
         err = case.body(reply)
@@ -230,8 +264,13 @@ def check_reply(case, reply):
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+WWW = os.path.join(HERE, "www")
 TEXT = "text/plain; charset=utf-8"
 HTML = "text/html; charset=utf-8"
+JS = "text/javascript; charset=utf-8"
+CSS = "text/css; charset=utf-8"
+# A strong entity tag: no W/ prefix, quoted etagc characters (RFC 9110 8.8.3).
+STRONG_ETAG = Like(r'"[\x21\x23-\x7e]+"')
 
 
 def hello_cases():
@@ -265,7 +304,8 @@ def demo_cases():
                      "/redirect/external", "/generator", "/send-header", "/stream", "/mime",
                      "/admin", "/close", "/client-fd", "/moved", "/users/42",
                      "/search?q=micro+route", "/headers", "/cookie", "/form",
-                     "/sse", "/sse/clock?n=3", "/job"]:
+                     "/sse", "/sse/clock?n=3", "/job", "/static/", "/download",
+                     "/download/style.css", "/download/img", "/download/nope.txt"]:
             if 'href="%s"' % link not in text:
                 return "index lacks a link to %s" % link
         if ("Content-Length", str(len(r.body))) not in r.headers:
@@ -356,6 +396,159 @@ def demo_cases():
             return []
         finally:
             conn.close()
+
+    # --- files: /static (server_static_ex on c_examples/www) and /download ---
+    def www(name):
+        with open(os.path.join(WWW, name), "rb") as f:
+            return f.read()
+
+    def last_modified(name):
+        """Last-Modified of a file: its mtime as an IMF-fixdate."""
+        return email.utils.formatdate(os.stat(os.path.join(WWW, name)).st_mtime, usegmt=True)
+
+    CACHE = ("Cache-Control", "public, max-age=60")  # the demo's server_static_ex
+
+    def file_headers(name, mime, length=None, extra_before=(), extra_after=()):
+        """What resp_send_file gives a whole file, in order."""
+        return (list(extra_before)
+                + [("Content-Type", mime), ("ETag", STRONG_ETAG),
+                   ("Last-Modified", last_modified(name)), ("Accept-Ranges", "bytes")]
+                + list(extra_after)
+                + [("Content-Length", str(len(www(name)) if length is None else length))])
+
+    index_html, css, js, js_gz, png = (www("index.html"), www("style.css"), www("app.js"),
+                                       www("app.js.gz"), www("img/logo.png"))
+    if gzip.decompress(js_gz) != js:
+        raise SystemExit("c_examples/www/app.js.gz is not app.js compressed: "
+                         "run `gzip -9 -k -n -f app.js` in c_examples/www")
+
+    def gz_check(r):
+        if r.body != js_gz:
+            return "body is not app.js.gz (%d bytes)" % len(r.body)
+        if gzip.decompress(r.body) != js:
+            return "the gzip body does not decompress to app.js"
+        return None
+
+    def not_modified(port):
+        """GET style.css, then again with If-None-Match: its ETag: 304 with
+        the same validators and no body."""
+        first = exchange(port, request("GET", "/static/style.css"))
+        if first is None:
+            return ["no response to the first GET"]
+        etag = dict(first.headers).get("ETag")
+        if not etag:
+            return ["the first response has no ETag"]
+        second = exchange(port, request("GET", "/static/style.css", [("If-None-Match", etag)]))
+        errors = check_reply(Case("304", None, "HTTP/1.1 304 Not Modified",
+                                  [CACHE, ("ETag", etag),
+                                   ("Last-Modified", last_modified("style.css"))], b""),
+                             second)
+        # a stale tag gets the whole file again
+        third = exchange(port, request("GET", "/static/style.css",
+                                       [("If-None-Match", '"stale"')]))
+        errors += check_reply(Case("stale tag", None, "HTTP/1.1 200 OK",
+                                   file_headers("style.css", CSS, extra_before=[CACHE]), css),
+                              third)
+        return errors
+
+    def twin_etag(port):
+        """The gzip twin is another representation: its own ETag, and
+        If-None-Match with it (and gzip accepted) gives 304."""
+        plain = exchange(port, request("GET", "/static/app.js"))
+        packed = exchange(port, request("GET", "/static/app.js", [("Accept-Encoding", "gzip")]))
+        if plain is None or packed is None:
+            return ["no response"]
+        e1, e2 = dict(plain.headers).get("ETag"), dict(packed.headers).get("ETag")
+        if not e1 or not e2 or e1 == e2:
+            return ["expected two different ETags, got %r and %r" % (e1, e2)]
+        third = exchange(port, request("GET", "/static/app.js",
+                                       [("Accept-Encoding", "gzip"), ("If-None-Match", e2)]))
+        # the 304 keeps Vary (RFC 9110 15.4.5) and the twin's validators
+        return check_reply(Case("304 gzip", None, "HTTP/1.1 304 Not Modified",
+                                [CACHE, ("Vary", "Accept-Encoding"), ("Content-Type", JS),
+                                 ("Content-Encoding", "gzip"), ("ETag", e2),
+                                 ("Last-Modified", last_modified("app.js.gz"))], b""), third)
+
+    download_disp = ("Content-Disposition", 'attachment; filename="app.js"')
+    file_cases = [
+        Case("static index", request("GET", "/static/"), "HTTP/1.1 200 OK",
+             file_headers("index.html", HTML, extra_before=[CACHE]), index_html, closed=False),
+        Case("static folder without its slash", request("GET", "/static"),
+             "HTTP/1.1 301 Moved Permanently",
+             [CACHE, ("Location", "/static/"), ("Content-Length", "0")], b""),
+        Case("static style.css", request("GET", "/static/style.css"), "HTTP/1.1 200 OK",
+             file_headers("style.css", CSS, extra_before=[CACHE]), css),
+        Case("static app.js, gzip accepted",
+             request("GET", "/static/app.js", [("Accept-Encoding", "gzip, deflate")]),
+             "HTTP/1.1 200 OK",
+             [CACHE, ("Vary", "Accept-Encoding"), ("Content-Type", JS),
+              ("Content-Encoding", "gzip"), ("ETag", STRONG_ETAG),
+              ("Last-Modified", last_modified("app.js.gz")), ("Accept-Ranges", "bytes"),
+              ("Content-Length", str(len(js_gz)))], gz_check),
+        Case("static app.js, plain", request("GET", "/static/app.js"), "HTTP/1.1 200 OK",
+             file_headers("app.js", JS, extra_before=[CACHE, ("Vary", "Accept-Encoding")]), js),
+        Case("static app.js, gzip refused (q=0)",
+             request("GET", "/static/app.js", [("Accept-Encoding", "gzip;q=0")]),
+             "HTTP/1.1 200 OK",
+             file_headers("app.js", JS, extra_before=[CACHE, ("Vary", "Accept-Encoding")]), js),
+        Case("HEAD static app.js", request("HEAD", "/static/app.js"), "HTTP/1.1 200 OK",
+             file_headers("app.js", JS, extra_before=[CACHE, ("Vary", "Accept-Encoding")]), b"",
+             head=True, closed=False),
+        Case("static image", request("GET", "/static/img/logo.png"), "HTTP/1.1 200 OK",
+             file_headers("img/logo.png", "image/png", extra_before=[CACHE]), png),
+        Case("static 304 (If-None-Match)", None, run=not_modified, requests=3),
+        Case("static gzip twin: own ETag, 304", None, run=twin_etag, requests=3),
+        Case("static range", request("GET", "/static/style.css", [("Range", "bytes=3-12")]),
+             "HTTP/1.1 206 Partial Content",
+             file_headers("style.css", CSS, 10, extra_before=[CACHE],
+                          extra_after=[("Content-Range", "bytes 3-12/%d" % len(css))]),
+             css[3:13]),
+        Case("static suffix range", request("GET", "/static/style.css", [("Range", "bytes=-5")]),
+             "HTTP/1.1 206 Partial Content",
+             file_headers("style.css", CSS, 5, extra_before=[CACHE],
+                          extra_after=[("Content-Range", "bytes %d-%d/%d"
+                                        % (len(css) - 5, len(css) - 1, len(css)))]),
+             css[-5:]),
+        Case("static range beyond the end",
+             request("GET", "/static/style.css", [("Range", "bytes=%d-" % len(css))]),
+             "HTTP/1.1 416 Range Not Satisfiable",
+             [CACHE, ("Content-Range", "bytes */%d" % len(css)), ("Content-Type", TEXT),
+              ("Content-Length", "26")], b"416 Range Not Satisfiable\n"),
+        Case("static ../ (traversal)", request("GET", "/static/../c_examples/demo.c"),
+             "HTTP/1.1 400 Bad Request", [("Content-Type", TEXT), ("Content-Length", "16")],
+             b"400 Bad Request\n"),
+        Case("static %2e%2e (encoded traversal)", request("GET", "/static/%2e%2e/demo.c"),
+             "HTTP/1.1 400 Bad Request", [("Content-Type", TEXT), ("Content-Length", "16")],
+             b"400 Bad Request\n"),
+        Case("static ..%2f (encoded slash)", request("GET", "/static/img/..%2f..%2fdemo.c"),
+             "HTTP/1.1 400 Bad Request", [("Content-Type", TEXT), ("Content-Length", "16")],
+             b"400 Bad Request\n"),
+        Case("static folder without index.html", request("GET", "/static/img/"),
+             "HTTP/1.1 403 Forbidden", [("Content-Type", TEXT), ("Content-Length", "14")],
+             b"403 Forbidden\n"),
+        Case("static missing file", request("GET", "/static/nope.css"), "HTTP/1.1 404 Not Found",
+             [("Content-Type", TEXT), ("Content-Length", "14")], b"404 Not Found\n"),
+        Case("download", request("GET", "/download"), "HTTP/1.1 200 OK",
+             file_headers("app.js", JS, extra_after=[download_disp]), js, closed=False),
+        Case("HEAD download", request("HEAD", "/download"), "HTTP/1.1 200 OK",
+             file_headers("app.js", JS, extra_after=[download_disp]), b"", head=True),
+        Case("download range", request("GET", "/download", [("Range", "bytes=0-1")]),
+             "HTTP/1.1 206 Partial Content",
+             file_headers("app.js", JS, 2, extra_after=[
+                 ("Content-Range", "bytes 0-1/%d" % len(js)), download_disp]), js[:2]),
+        Case("download/style.css", request("GET", "/download/style.css"), "HTTP/1.1 200 OK",
+             file_headers("style.css", CSS, extra_after=[
+                 ("Content-Disposition", 'attachment; filename="style.css"')]), css),
+        Case("download a folder (MR_EFORBIDDEN)", request("GET", "/download/img"),
+             "HTTP/1.1 403 Forbidden", [("Content-Type", TEXT), ("Content-Length", "28")],
+             b"not a file you may download\n"),
+        Case("download a missing file (MR_ENOTFOUND)", request("GET", "/download/nope.txt"),
+             "HTTP/1.1 404 Not Found", [("Content-Type", TEXT), ("Content-Length", "13")],
+             b"no such file\n"),
+        Case("download ..%2F (refused name)", request("GET", "/download/..%2Fdemo.c"),
+             "HTTP/1.1 400 Bad Request", [("Content-Type", TEXT), ("Content-Length", "49")],
+             b"a file name is letters, digits, '-', '_' and '.'\n"),
+    ]
 
     form_page = (b"<!doctype html>\n<form method=\"post\" action=\"/form\">\n"
                  b"<input name=\"name\" value=\"world\"> <button>Send</button>\n</form>\n")
@@ -466,7 +659,7 @@ def demo_cases():
              [("Content-Type", TEXT), ("Content-Length", "6")], b"", head=True),
         Case("404", request("GET", "/nope"), "HTTP/1.1 404 Not Found",
              [("Content-Type", TEXT), ("Content-Length", "14")], b"404 Not Found\n"),
-    ]
+    ] + file_cases
 
 
 def main():

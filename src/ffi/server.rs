@@ -237,8 +237,9 @@ pub extern "C" fn server_static(srv: *mut mr_server, url_prefix: *const c_char, 
 ///
 /// As server_static, plus: `flags`, a combination of MR_STATIC_LISTING,
 /// MR_STATIC_FOLLOW_SYMLINKS and MR_STATIC_NO_PRECOMPRESSED;
-/// `cache_control` (NULL: none), a `Cache-Control` value added to every
-/// file answer of the mount (e.g. "public, max-age=3600");
+/// `cache_control` (NULL: none), a `Cache-Control` value added to the
+/// mount's answers (files, 304, 206/416, folder redirects; not the
+/// 400/403/404 error pages), e.g. "public, max-age=3600";
 /// `spa_fallback` (NULL: none), a file relative to the folder
 /// ("index.html") answered for paths that do not exist, for single-page
 /// applications.

@@ -30,7 +30,7 @@ inc="-I$root/include -I$here"
 # --show-possibly-lost=no only hides the thread-stack records of std (display only)
 vg="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-possibly-lost=no -q"
 
-tests="test_lifecycle test_request test_response test_api_misuse test_limits test_concurrency test_streaming"
+tests="test_lifecycle test_request test_response test_api_misuse test_limits test_concurrency test_streaming test_files"
 [ -n "$only" ] && tests=$only
 failed=""
 pass=0
@@ -73,9 +73,10 @@ if [ -z "$only" ]; then
     fi
     # the examples, run by their driver
     for ex in hello demo; do
-        # the demo serves c_examples/sse.html from this path
+        # the demo serves c_examples/sse.html and the folder c_examples/www
         $CC -std=c11 -Wall -Wextra -pedantic -g -I"$root/include" -o "$OUT/$ex" \
             -DDEMO_SSE_HTML="\"$root/c_examples/sse.html\"" \
+            -DDEMO_WWW_DIR="\"$root/c_examples/www\"" \
             "$root/c_examples/$ex.c" $libs || {
             failed="$failed $ex(build)"
             continue
