@@ -347,6 +347,64 @@ const char *req_host(const mr_req *req);
 // Thread: the thread running the handler.
 int req_http_version(const mr_req *req);
 
+// A string from the request's JSON body.
+//
+// The body is read (as req_body, within max_body_bytes) and parsed as JSON
+// once per request. `path` is dotted ("user.name"); array elements are
+// addressed by index ("items.0.id").
+//
+// Returns: the string; NULL if there is no value there (MR_ENOTFOUND in
+// mr_last_error), it is not a string, the body is not JSON or could not
+// be read, or an argument is NULL (MR_EINVAL / the req_body codes).
+// Ownership: borrowed; valid until the handler returns.
+// Thread: the thread running the handler.
+const char *req_json_str(mr_req *req, const char *path);
+
+// An integer from the request's JSON body (see req_json_str).
+//
+// Returns: MR_OK with the value in `*out`; MR_ENOTFOUND if there is no
+// value at `path`; MR_EINVAL if it is not an integer that fits int64_t,
+// the body is not JSON, or an argument is NULL; the req_body codes if the
+// body could not be read. `*out` is written only on MR_OK.
+// Ownership: writes `*out`.
+// Thread: the thread running the handler.
+int req_json_int(mr_req *req, const char *path, int64_t *out);
+
+// A number from the request's JSON body.
+//
+// See req_json_str; integers are converted.
+//
+// Returns: MR_OK with the value in `*out`; MR_ENOTFOUND; MR_EINVAL if it is
+// not a number, the body is not JSON, or an argument is NULL; the req_body
+// codes. `*out` is written only on MR_OK.
+// Ownership: writes `*out`.
+// Thread: the thread running the handler.
+int req_json_double(mr_req *req, const char *path, double *out);
+
+// A boolean from the request's JSON body: 1 for true, 0 for false.
+//
+// See req_json_str.
+//
+// Returns: MR_OK with the value in `*out`; MR_ENOTFOUND; MR_EINVAL if it is
+// not true or false, the body is not JSON, or an argument is NULL; the
+// req_body codes. `*out` is written only on MR_OK.
+// Ownership: writes `*out`.
+// Thread: the thread running the handler.
+int req_json_bool(mr_req *req, const char *path, int *out);
+
+// Any value from the request's JSON body, as compact JSON text.
+//
+// Objects, arrays, numbers, ...; a string comes with its quotes.
+//
+// `path` NULL gives the whole document (checked to be JSON).
+//
+// Returns: the JSON text; NULL if there is no value at `path`
+// (MR_ENOTFOUND in mr_last_error), the body is not JSON or could not be
+// read, or `req` is NULL.
+// Ownership: borrowed; valid until the handler returns.
+// Thread: the thread running the handler.
+const char *req_json_raw(mr_req *req, const char *path);
+
 // Sets the status code sent with the response (default 200).
 //
 // Returns: MR_OK; MR_EINVAL if `resp` is NULL or `code` is outside
@@ -513,6 +571,120 @@ int resp_set_content(mr_resp *resp, const void *data, size_t len);
 // Ownership: `json` is copied.
 // Thread: the thread running the handler.
 int resp_set_json(mr_resp *resp, const char *json);
+
+// Sets a string in the JSON body being built (seed: `resp.json.hello = "world!"`).
+//
+// `path` is a dotted path: "a.b.c" creates the nested objects `a` and `b`.
+// The first resp_json_set_* call replaces any earlier body with an empty
+// object and sets `Content-Type: application/json`; a later body setter
+// (resp_set_text, resp_set_json, ...) replaces the document, in call
+// order. The document is rendered once, as compact JSON (keys in the order
+// first set, strings escaped), when the response is sent. Keys cannot
+// contain dots.
+//
+// Returns: MR_OK; MR_EINVAL for a NULL or non-UTF-8 argument, an empty
+// key in `path` ("a..b"), or a path below a value that is not an object
+// ("n.sub" when `n` is a number): then nothing changes; MR_ESTATE if the
+// head was already sent or the response is a redirect.
+// Ownership: `path` and `value` are copied.
+// Thread: the thread running the handler, or the one holding a deferred
+// response.
+int resp_json_set_str(mr_resp *resp, const char *path, const char *value);
+
+// Sets an integer in the JSON body being built (see resp_json_set_str).
+//
+// Returns: as resp_json_set_str.
+// Ownership: `path` is copied.
+// Thread: as resp_json_set_str.
+int resp_json_set_int(mr_resp *resp, const char *path, int64_t value);
+
+// Sets a number in the JSON body being built (see resp_json_set_str).
+//
+// Returns: as resp_json_set_str; MR_EINVAL also for NaN and infinities
+// (JSON has none).
+// Ownership: `path` is copied.
+// Thread: as resp_json_set_str.
+int resp_json_set_double(mr_resp *resp, const char *path, double value);
+
+// Sets `true` (non-zero) or `false` in the JSON body being built.
+//
+// See resp_json_set_str.
+//
+// Returns: as resp_json_set_str.
+// Ownership: `path` is copied.
+// Thread: as resp_json_set_str.
+int resp_json_set_bool(mr_resp *resp, const char *path, int value);
+
+// Sets `null` in the JSON body being built (see resp_json_set_str).
+//
+// Returns: as resp_json_set_str.
+// Ownership: `path` is copied.
+// Thread: as resp_json_set_str.
+int resp_json_set_null(mr_resp *resp, const char *path);
+
+// Sets a value given as JSON text in the JSON body being built.
+//
+// An array, an object, ...; see resp_json_set_str.
+//
+// Returns: as resp_json_set_str; MR_EINVAL also when `json` is not valid
+// JSON (the parse error in mr_last_error), and nothing changes.
+// Ownership: `path` and `json` are copied.
+// Thread: as resp_json_set_str.
+int resp_json_set_raw(mr_resp *resp, const char *path, const char *json);
+
+// Renders a Jinja2 template as the HTML body (seed: `load_template`).
+//
+// Loads `name` (e.g. "example.html", "pages/about.html") from the folder
+// set with server_set_templates_dir; a name cannot leave that folder.
+// `json_context` is a JSON object whose keys become template variables
+// (NULL: none): "{\"var\": \"foobar\"}". Jinja2 syntax: inheritance
+// (extends/block), include, loops, filters; `.html`, `.htm` and `.xml`
+// templates autoescape. Compiled templates are cached and reloaded when a
+// file in the folder changes (see server_set_templates_reload). The body
+// is `Content-Type: text/html; charset=utf-8`.
+//
+// Returns: MR_OK; MR_EINVAL for a NULL `resp`/`name`, a context that is
+// not a JSON object, or a template syntax or render error (template name
+// and line in mr_last_error); MR_ENOTFOUND if there is no such template;
+// MR_ESTATE if no template folder was set, the head was already sent or
+// the response is a redirect; MR_EUNSUPPORTED in a build without the
+// `templates` feature.
+// Ownership: `name` and `json_context` are copied.
+// Thread: the thread running the handler, or the one holding a deferred
+// response.
+int resp_load_template(mr_resp *resp, const char *name, const char *json_context);
+
+// Redirects (302) to the path of a named route (seed: `redirect(view=Index)`).
+//
+// The route must have been registered with server_route_named and must
+// have no parameters; use resp_redirect_route_params otherwise.
+//
+// Returns: MR_OK; MR_EINVAL for NULL arguments or a route that needs
+// parameters; MR_ENOTFOUND for an unknown name; MR_ESTATE if the head was
+// already sent.
+// Ownership: `route_name` is copied.
+// Thread: the thread running the handler, or the one holding a deferred
+// response.
+int resp_redirect_route(mr_resp *resp, const char *route_name);
+
+// Redirects to a named route with its parameters filled in (a `url_for`).
+//
+// `params` is NULL or a NULL-terminated array of name, value pairs:
+// `const char *p[] = {"id", "42", NULL};` fills "/users/{id}" to
+// "/users/42". Values are percent-encoded (a `{rest...}` value keeps its
+// slashes). `code` as resp_redirect (0 means 302).
+//
+// Returns: MR_OK; MR_EINVAL for NULL arguments, a missing or empty value,
+// a value that is not UTF-8, an odd `params` list or a bad `code`;
+// MR_ENOTFOUND for an unknown name; MR_ESTATE if the head was already
+// sent.
+// Ownership: all strings are copied.
+// Thread: the thread running the handler, or the one holding a deferred
+// response.
+int resp_redirect_route_params(mr_resp *resp,
+                               const char *route_name,
+                               const char *const *params,
+                               int code);
 
 // Sends the status line and headers now (seed: send_header).
 //
@@ -807,6 +979,50 @@ int server_route(mr_server *srv,
                  const char *pattern,
                  mr_handler handler,
                  void *userdata);
+
+// Registers a handler under a name, for resp_redirect_route.
+//
+// As server_route, plus `name` (unique per server), the seed's
+// `redirect(view=Index)`: resp_redirect_route(resp, "index") then sends a
+// 302 to the route's path.
+//
+// Returns: the codes of server_route; MR_EINVAL also for a NULL, empty or
+// already used `name`.
+// Ownership: `name`, `method` and `pattern` are copied; `userdata` stays
+// the caller's.
+// Thread: any thread, not concurrently with server_start.
+int server_route_named(mr_server *srv,
+                       const char *name,
+                       const char *method,
+                       const char *pattern,
+                       mr_handler handler,
+                       void *userdata);
+
+// Sets the folder resp_load_template loads Jinja2 templates from.
+//
+// Template names are paths relative to it ("pages/about.html") and cannot
+// leave it (no `.`/`..` segments; links out of the folder are not
+// followed).
+//
+// Returns: MR_OK; MR_EINVAL for NULL arguments; MR_ENOTFOUND if `dir` is
+// not an existing folder; MR_ESTATE if the server is running;
+// MR_EUNSUPPORTED in a build without the `templates` feature.
+// Ownership: `dir` is copied.
+// Thread: any thread, not concurrently with server_start.
+int server_set_templates_dir(mr_server *srv, const char *dir);
+
+// Turns reloading of changed template files on (non-zero) or off (0).
+//
+// On by default; turn it off in production to skip the file checks.
+//
+// While on, the template folder is checked at most once a second and the
+// compiled templates are dropped when a file in it changed.
+//
+// Returns: MR_OK; MR_EINVAL if `srv` is NULL; MR_ESTATE if the server is
+// running.
+// Ownership: none.
+// Thread: any thread, not concurrently with server_start.
+int server_set_templates_reload(mr_server *srv, int enabled);
 
 // Sets the handler for requests that match no route (instead of 404).
 //

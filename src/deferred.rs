@@ -22,6 +22,7 @@ use smol::Timer;
 
 use crate::error::{Error, Result};
 use crate::response::{Phase, Response, Sink};
+use crate::server::shared::Shared;
 
 /// Pieces queued between a deferred response and its connection.
 pub(crate) const CHANNEL_DEPTH: usize = 8;
@@ -145,8 +146,9 @@ pub struct Deferred {
     pub(crate) sink: ChannelSink,
     fd: Option<i32>,
     heartbeat_sent: bool,
-    /// Where the C handle is registered until `resp_finish`.
-    pub(crate) registry: RegistryRef,
+    /// The running server's state: the registry the C handle is in until
+    /// `resp_finish`, the router and templates.
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl Deferred {
@@ -156,7 +158,7 @@ impl Deferred {
         timed_out: Arc<AtomicBool>,
         write_timeout: Duration,
         fd: Option<i32>,
-        registry: RegistryRef,
+        shared: Arc<Shared>,
     ) -> Self {
         Deferred {
             resp,
@@ -169,7 +171,7 @@ impl Deferred {
             },
             fd,
             heartbeat_sent: false,
-            registry,
+            shared,
         }
     }
 

@@ -15,13 +15,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::deferred::{Deferred, Handoff, Producer, RegistryRef, CHANNEL_DEPTH};
+use crate::deferred::{Deferred, Handoff, Producer, CHANNEL_DEPTH};
 use crate::error::{Error, Result};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::io::{fill, read_until, shutdown, write_all2, ReadBuf, Stream};
 use crate::http::parse::Framing;
 use crate::request::Request;
 use crate::response::{Phase, Response, Sink};
+use crate::server::shared::Shared;
 
 /// The connection's writer as a [`Sink`] for a handler running inline:
 /// flushes block this worker, at most the write timeout without progress.
@@ -209,8 +210,8 @@ pub struct Exchange<'a> {
     /// Set by `resp_defer` / `resp_stream`: what the connection does with
     /// the response after the handler returns.
     pub(crate) handoff: Option<Handoff>,
-    /// Where deferred handles are registered for reclaiming.
-    pub(crate) registry: &'a RegistryRef,
+    /// The running server's shared state (router, templates, registry).
+    pub(crate) shared: &'a Arc<Shared>,
 }
 
 impl Exchange<'_> {
@@ -411,6 +412,30 @@ impl Exchange<'_> {
         }
     }
 
+    /// The value at `path` (None: the whole document) of the request body
+    /// parsed as JSON (read and parsed once; a copy).
+    pub fn json_value(&mut self, path: Option<&str>) -> Result<Option<serde_json::Value>> {
+        if self.req.json.is_none() {
+            let parsed = serde_json::from_slice(self.body()?)
+                .map_err(|e| Error::invalid(format!("the request body is not JSON: {e}")))?;
+            self.req.json = Some(parsed);
+        }
+        let Some(doc) = self.req.json.as_ref() else {
+            return Ok(None);
+        };
+        match path {
+            None => Ok(Some(doc.clone())),
+            Some(p) => Ok(crate::json::get_path(doc, p)?.cloned()),
+        }
+    }
+
+    /// Keeps a string until the handler returns, for C.
+    pub(crate) fn keep_string(&mut self, s: String) -> Result<&std::ffi::CStr> {
+        let c = std::ffi::CString::new(s).map_err(|_| Error::invalid("the JSON string contains NUL"))?;
+        self.req.json_strs.push(c);
+        Ok(self.req.json_strs.last().map(|c| c.as_c_str()).unwrap_or_default())
+    }
+
     pub fn send(&mut self, data: &[u8]) -> Result<()> {
         let (resp, sink) = self.target(true)?;
         resp.send(sink, data)
@@ -475,7 +500,7 @@ impl Exchange<'_> {
             timed_out,
             self.cfg.write_timeout,
             self.wire.io.raw_fd(),
-            self.registry.clone(),
+            self.shared.clone(),
         ))
     }
 

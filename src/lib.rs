@@ -17,11 +17,14 @@ mod exchange;
 pub mod ffi;
 pub mod files;
 mod http;
+mod json;
 mod request;
 mod response;
 pub mod router;
 pub mod server;
 mod sys;
+#[cfg(feature = "templates")]
+pub mod templates;
 mod util;
 
 pub use config::Config;

@@ -116,6 +116,10 @@ pub struct Request {
     pub(crate) body_loaded: bool,
     /// Reused copy of a capture while it is decoded into `head`.
     scratch: Vec<u8>,
+    /// The body parsed as JSON, once (req_json_*).
+    pub(crate) json: Option<serde_json::Value>,
+    /// Strings handed out by req_json_str / req_json_raw.
+    pub(crate) json_strs: Vec<std::ffi::CString>,
 }
 
 impl Default for Request {
@@ -158,6 +162,8 @@ impl Request {
             body: Vec::new(),
             body_loaded: false,
             scratch: Vec::new(),
+            json: None,
+            json_strs: Vec::new(),
         }
     }
 
@@ -178,6 +184,8 @@ impl Request {
             self.body.shrink_to(0);
         }
         self.body_loaded = false;
+        self.json = None;
+        self.json_strs.clear();
 
         let names: usize = p.headers.iter().map(|h| h.name.len() + h.value.len() + 2).sum();
         self.head

@@ -126,6 +126,9 @@ pub struct Response {
     /// The Content-Type was chosen by the library for a body (a setter or
     /// a file), not by the handler: a later file may replace it.
     auto_type: bool,
+    /// The JSON builder's document (resp_json_set_*), rendered into the
+    /// body once, when the response is finished.
+    json: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Default for Response {
@@ -155,6 +158,7 @@ impl Response {
             heartbeat: None,
             file: None,
             auto_type: false,
+            json: None,
         }
     }
 
@@ -189,6 +193,7 @@ impl Response {
         self.heartbeat = None;
         self.file = None;
         self.auto_type = false;
+        self.json = None;
     }
 
     /// Releases buffers while the connection idles.
@@ -447,6 +452,7 @@ impl Response {
         self.body.clear();
         self.body.extend_from_slice(data);
         self.file = None;
+        self.json = None;
         Ok(())
     }
 
@@ -470,6 +476,35 @@ impl Response {
         self.set_body("application/json", json.as_bytes())
     }
 
+    /// Sets `value` at the dotted `path` of the JSON builder's document
+    /// (seed: `resp.json.a.b = value`). The first call replaces any earlier
+    /// body with an empty object; a later body setter replaces the
+    /// document. Nothing changes on error.
+    pub fn json_set(&mut self, path: &str, value: serde_json::Value) -> Result<()> {
+        self.check_open()?;
+        if self.redirected {
+            return Err(Error::state("the response is a redirect"));
+        }
+        let existing = self.json.take();
+        let fresh = existing.is_none();
+        let mut doc = existing.unwrap_or_default();
+        if let Err(e) = crate::json::set_path(&mut doc, path, value) {
+            if !fresh {
+                self.json = Some(doc);
+            }
+            return Err(e);
+        }
+        if fresh {
+            self.body.clear();
+            self.file = None;
+            self.remove_fields(b"content-type");
+            self.push_field(b"Content-Type", b"application/json");
+            self.auto_type = true;
+        }
+        self.json = Some(doc);
+        Ok(())
+    }
+
     // ---- redirect ------------------------------------------------------
 
     /// A redirect: status `code` (0 means 302) and `Location`. Local paths
@@ -487,6 +522,7 @@ impl Response {
         self.status = code;
         self.body.clear();
         self.file = None;
+        self.json = None;
         self.remove_fields(b"content-type");
         self.remove_fields(b"location");
         self.push_field(b"Location", location.as_bytes());
@@ -557,6 +593,8 @@ impl Response {
 
     /// Commits the head of a streamed response.
     fn commit(&mut self, sink: &mut dyn Sink, reason: Option<&str>) {
+        // A streamed body replaces the builder's document.
+        self.json = None;
         self.framing = if bodyless(self.status) {
             OutFraming::NoBody
         } else if let Some(n) = self.declared_len {
@@ -696,6 +734,7 @@ impl Response {
                 self.redirected = false;
                 self.body.clear();
                 self.file = None;
+                self.json = None;
                 match content {
                     Some(c) => self.body.extend_from_slice(c),
                     None => {
@@ -883,6 +922,7 @@ impl Response {
         partial: Option<(u64, u64, u64)>,
     ) {
         self.body.clear();
+        self.json = None;
         if self.auto_type || !self.has_header(b"content-type") {
             self.remove_fields(b"content-type");
             self.push_field(b"Content-Type", mime.as_bytes());
@@ -929,6 +969,13 @@ impl Response {
     /// serialised, a streamed one gets its final chunk. Returns true when
     /// the connection must close afterwards.
     pub(crate) fn finish(&mut self, sink: &mut dyn Sink) -> bool {
+        if self.phase == Phase::Open {
+            if let Some(doc) = self.json.take() {
+                self.body.clear();
+                // Serialising a Map of Values cannot fail.
+                let _ = serde_json::to_writer(&mut self.body, &doc);
+            }
+        }
         match self.phase {
             Phase::Open => {
                 self.framing = if bodyless(self.status) {

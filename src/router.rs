@@ -193,6 +193,66 @@ impl Router {
         walk(&self.root, name)
     }
 
+    /// The URL of a named route, its `{param}`s and `{rest...}` filled from
+    /// `params` (percent-encoded; a rest keeps its slashes).
+    pub fn url_for(&self, name: &str, params: &[(&str, &str)]) -> Result<String> {
+        let pattern = self
+            .named(name)
+            .ok_or_else(|| Error::NotFound(format!("no route named {name:?}").into()))?;
+        let mut url = String::new();
+        for seg in pattern.split('/').skip(1) {
+            url.push('/');
+            let Some(inner) = seg.strip_prefix('{').and_then(|p| p.strip_suffix('}')) else {
+                url.push_str(seg);
+                continue;
+            };
+            let (pname, rest) = match inner.strip_suffix("...") {
+                Some(n) => (n, true),
+                None => (inner, false),
+            };
+            let value = params
+                .iter()
+                .find(|(n, _)| *n == pname)
+                .map(|(_, v)| *v)
+                .ok_or_else(|| Error::invalid(format!("route {name:?} needs a value for {{{pname}}}")))?;
+            if value.is_empty() && !rest {
+                return Err(Error::invalid(format!("route {name:?}: {{{pname}}} cannot be empty")));
+            }
+            for &b in value.as_bytes() {
+                let keep = b.is_ascii_alphanumeric()
+                    || matches!(
+                        b,
+                        b'-' | b'.'
+                            | b'_'
+                            | b'~'
+                            | b'!'
+                            | b'$'
+                            | b'&'
+                            | b'\''
+                            | b'('
+                            | b')'
+                            | b'*'
+                            | b'+'
+                            | b','
+                            | b';'
+                            | b'='
+                            | b':'
+                            | b'@'
+                    )
+                    || (rest && b == b'/');
+                if keep {
+                    url.push(b as char);
+                } else {
+                    url.push_str(&format!("%{b:02X}"));
+                }
+            }
+        }
+        if url.is_empty() {
+            url.push('/');
+        }
+        Ok(url)
+    }
+
     /// Methods that get past the parser's 501: the standard ones and any a
     /// route was registered with.
     pub(crate) fn knows_method(&self, m: &[u8]) -> bool {
@@ -448,6 +508,13 @@ mod tests {
         assert!(r.add(Some("POST"), "/u/{name}", h(), Some("user")).is_err());
         r.add(Some("POST"), "/u/{name}", h(), None).unwrap();
         assert_eq!(r.named("user"), Some("/u/{id}"));
+        assert_eq!(r.url_for("user", &[("id", "a b/c")]).unwrap(), "/u/a%20b%2Fc");
+        assert!(r.url_for("user", &[]).is_err());
+        assert!(matches!(r.url_for("nope", &[]), Err(Error::NotFound(_))));
+        r.add(Some("GET"), "/files/{path...}", h(), Some("files")).unwrap();
+        assert_eq!(r.url_for("files", &[("path", "a/b c")]).unwrap(), "/files/a/b%20c");
+        r.add(Some("GET"), "/", h(), Some("index")).unwrap();
+        assert_eq!(r.url_for("index", &[]).unwrap(), "/");
         r.add(Some("PROPFIND"), "/dav", h(), None).unwrap();
         assert!(r.knows_method(b"PROPFIND"));
         assert!(!r.knows_method(b"propfind"));

@@ -358,3 +358,171 @@ pub extern "C" fn req_http_version(req: *const mr_req) -> c_int {
         }
     })
 }
+
+/// Looks `path` up in the request body parsed as JSON; the lookup for the
+/// req_json_* functions.
+fn json_at(
+    req: *mut mr_req,
+    path: *const c_char,
+) -> Result<(&'static mut crate::Exchange<'static>, serde_json::Value), c_int> {
+    let Some(ex) = exchange(req) else {
+        return Err(einval("req is NULL"));
+    };
+    let path = super::opt_str(path, "path")?;
+    match ex.json_value(path) {
+        Ok(Some(v)) => Ok((ex, v)),
+        Ok(None) => {
+            set_last_error(&format!("not found: no JSON value at {:?}", path.unwrap_or("")));
+            Err(super::error::MR_ENOTFOUND)
+        }
+        Err(e) => Err(code_of(&e)),
+    }
+}
+
+fn json_type_error(what: &str) -> c_int {
+    einval(&format!("the JSON value is not {what}"))
+}
+
+/// A string from the request's JSON body.
+///
+/// The body is read (as req_body, within max_body_bytes) and parsed as JSON
+/// once per request. `path` is dotted ("user.name"); array elements are
+/// addressed by index ("items.0.id").
+///
+/// Returns: the string; NULL if there is no value there (MR_ENOTFOUND in
+/// mr_last_error), it is not a string, the body is not JSON or could not
+/// be read, or an argument is NULL (MR_EINVAL / the req_body codes).
+/// Ownership: borrowed; valid until the handler returns.
+/// Thread: the thread running the handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn req_json_str(req: *mut mr_req, path: *const c_char) -> *const c_char {
+    guard(std::ptr::null(), || {
+        if path.is_null() {
+            einval("path is NULL");
+            return std::ptr::null();
+        }
+        match json_at(req, path) {
+            Ok((ex, serde_json::Value::String(s))) => match ex.keep_string(s) {
+                Ok(c) => c.as_ptr(),
+                Err(e) => {
+                    code_of(&e);
+                    std::ptr::null()
+                }
+            },
+            Ok(_) => {
+                json_type_error("a string");
+                std::ptr::null()
+            }
+            Err(_) => std::ptr::null(),
+        }
+    })
+}
+
+/// An integer from the request's JSON body (see req_json_str).
+///
+/// Returns: MR_OK with the value in `*out`; MR_ENOTFOUND if there is no
+/// value at `path`; MR_EINVAL if it is not an integer that fits int64_t,
+/// the body is not JSON, or an argument is NULL; the req_body codes if the
+/// body could not be read. `*out` is written only on MR_OK.
+/// Ownership: writes `*out`.
+/// Thread: the thread running the handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn req_json_int(req: *mut mr_req, path: *const c_char, out: *mut i64) -> c_int {
+    guard(MR_EINTERNAL, || {
+        if path.is_null() || out.is_null() {
+            return einval("path or out is NULL");
+        }
+        match json_at(req, path) {
+            Ok((_, v)) => match v.as_i64() {
+                // SAFETY: `out` is a writable int64_t (checked non-NULL).
+                Some(n) => unsafe {
+                    *out = n;
+                    MR_OK
+                },
+                None => json_type_error("an integer"),
+            },
+            Err(c) => c,
+        }
+    })
+}
+
+/// A number from the request's JSON body.
+///
+/// See req_json_str; integers are converted.
+///
+/// Returns: MR_OK with the value in `*out`; MR_ENOTFOUND; MR_EINVAL if it is
+/// not a number, the body is not JSON, or an argument is NULL; the req_body
+/// codes. `*out` is written only on MR_OK.
+/// Ownership: writes `*out`.
+/// Thread: the thread running the handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn req_json_double(req: *mut mr_req, path: *const c_char, out: *mut f64) -> c_int {
+    guard(MR_EINTERNAL, || {
+        if path.is_null() || out.is_null() {
+            return einval("path or out is NULL");
+        }
+        match json_at(req, path) {
+            Ok((_, v)) => match v.as_f64() {
+                // SAFETY: `out` is a writable double (checked non-NULL).
+                Some(n) => unsafe {
+                    *out = n;
+                    MR_OK
+                },
+                None => json_type_error("a number"),
+            },
+            Err(c) => c,
+        }
+    })
+}
+
+/// A boolean from the request's JSON body: 1 for true, 0 for false.
+///
+/// See req_json_str.
+///
+/// Returns: MR_OK with the value in `*out`; MR_ENOTFOUND; MR_EINVAL if it is
+/// not true or false, the body is not JSON, or an argument is NULL; the
+/// req_body codes. `*out` is written only on MR_OK.
+/// Ownership: writes `*out`.
+/// Thread: the thread running the handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn req_json_bool(req: *mut mr_req, path: *const c_char, out: *mut c_int) -> c_int {
+    guard(MR_EINTERNAL, || {
+        if path.is_null() || out.is_null() {
+            return einval("path or out is NULL");
+        }
+        match json_at(req, path) {
+            Ok((_, serde_json::Value::Bool(b))) => {
+                // SAFETY: `out` is a writable int (checked non-NULL).
+                unsafe { *out = c_int::from(b) };
+                MR_OK
+            }
+            Ok(_) => json_type_error("true or false"),
+            Err(c) => c,
+        }
+    })
+}
+
+/// Any value from the request's JSON body, as compact JSON text.
+///
+/// Objects, arrays, numbers, ...; a string comes with its quotes.
+///
+/// `path` NULL gives the whole document (checked to be JSON).
+///
+/// Returns: the JSON text; NULL if there is no value at `path`
+/// (MR_ENOTFOUND in mr_last_error), the body is not JSON or could not be
+/// read, or `req` is NULL.
+/// Ownership: borrowed; valid until the handler returns.
+/// Thread: the thread running the handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn req_json_raw(req: *mut mr_req, path: *const c_char) -> *const c_char {
+    guard(std::ptr::null(), || match json_at(req, path) {
+        Ok((ex, v)) => match ex.keep_string(v.to_string()) {
+            Ok(c) => c.as_ptr(),
+            Err(e) => {
+                code_of(&e);
+                std::ptr::null()
+            }
+        },
+        Err(_) => std::ptr::null(),
+    })
+}

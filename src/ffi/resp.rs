@@ -356,6 +356,232 @@ pub extern "C" fn resp_set_json(resp: *mut mr_resp, json: *const c_char) -> c_in
     with_resp_str(resp, json, "json", |rsp, j| rsp.set_json(j))
 }
 
+/// The running server's state behind a handle (router, templates).
+fn shared_of(h: &RespHandle) -> &crate::server::shared::Shared {
+    match h {
+        RespHandle::Inline(ex) => inline(*ex).shared,
+        RespHandle::Deferred(d) => &d.shared,
+    }
+}
+
+/// Sets a string in the JSON body being built (seed: `resp.json.hello = "world!"`).
+///
+/// `path` is a dotted path: "a.b.c" creates the nested objects `a` and `b`.
+/// The first resp_json_set_* call replaces any earlier body with an empty
+/// object and sets `Content-Type: application/json`; a later body setter
+/// (resp_set_text, resp_set_json, ...) replaces the document, in call
+/// order. The document is rendered once, as compact JSON (keys in the order
+/// first set, strings escaped), when the response is sent. Keys cannot
+/// contain dots.
+///
+/// Returns: MR_OK; MR_EINVAL for a NULL or non-UTF-8 argument, an empty
+/// key in `path` ("a..b"), or a path below a value that is not an object
+/// ("n.sub" when `n` is a number): then nothing changes; MR_ESTATE if the
+/// head was already sent or the response is a redirect.
+/// Ownership: `path` and `value` are copied.
+/// Thread: the thread running the handler, or the one holding a deferred
+/// response.
+#[unsafe(no_mangle)]
+pub extern "C" fn resp_json_set_str(resp: *mut mr_resp, path: *const c_char, value: *const c_char) -> c_int {
+    with_resp(resp, false, |rsp, _| {
+        match (arg_str(path, "path"), arg_str(value, "value")) {
+            (Ok(p), Ok(v)) => status(rsp.json_set(p, serde_json::Value::from(v))),
+            (Err(c), _) | (_, Err(c)) => c,
+        }
+    })
+}
+
+/// Sets an integer in the JSON body being built (see resp_json_set_str).
+///
+/// Returns: as resp_json_set_str.
+/// Ownership: `path` is copied.
+/// Thread: as resp_json_set_str.
+#[unsafe(no_mangle)]
+pub extern "C" fn resp_json_set_int(resp: *mut mr_resp, path: *const c_char, value: i64) -> c_int {
+    with_resp_str(resp, path, "path", |rsp, p| {
+        rsp.json_set(p, serde_json::Value::from(value))
+    })
+}
+
+/// Sets a number in the JSON body being built (see resp_json_set_str).
+///
+/// Returns: as resp_json_set_str; MR_EINVAL also for NaN and infinities
+/// (JSON has none).
+/// Ownership: `path` is copied.
+/// Thread: as resp_json_set_str.
+#[unsafe(no_mangle)]
+pub extern "C" fn resp_json_set_double(resp: *mut mr_resp, path: *const c_char, value: f64) -> c_int {
+    with_resp_str(resp, path, "path", |rsp, p| {
+        rsp.json_set(p, crate::json::number(value)?)
+    })
+}
+
+/// Sets `true` (non-zero) or `false` in the JSON body being built.
+///
+/// See resp_json_set_str.
+///
+/// Returns: as resp_json_set_str.
+/// Ownership: `path` is copied.
+/// Thread: as resp_json_set_str.
+#[unsafe(no_mangle)]
+pub extern "C" fn resp_json_set_bool(resp: *mut mr_resp, path: *const c_char, value: c_int) -> c_int {
+    with_resp_str(resp, path, "path", |rsp, p| {
+        rsp.json_set(p, serde_json::Value::from(value != 0))
+    })
+}
+
+/// Sets `null` in the JSON body being built (see resp_json_set_str).
+///
+/// Returns: as resp_json_set_str.
+/// Ownership: `path` is copied.
+/// Thread: as resp_json_set_str.
+#[unsafe(no_mangle)]
+pub extern "C" fn resp_json_set_null(resp: *mut mr_resp, path: *const c_char) -> c_int {
+    with_resp_str(resp, path, "path", |rsp, p| rsp.json_set(p, serde_json::Value::Null))
+}
+
+/// Sets a value given as JSON text in the JSON body being built.
+///
+/// An array, an object, ...; see resp_json_set_str.
+///
+/// Returns: as resp_json_set_str; MR_EINVAL also when `json` is not valid
+/// JSON (the parse error in mr_last_error), and nothing changes.
+/// Ownership: `path` and `json` are copied.
+/// Thread: as resp_json_set_str.
+#[unsafe(no_mangle)]
+pub extern "C" fn resp_json_set_raw(resp: *mut mr_resp, path: *const c_char, json: *const c_char) -> c_int {
+    with_resp(resp, false, |rsp, _| {
+        match (arg_str(path, "path"), arg_str(json, "json")) {
+            (Ok(p), Ok(j)) => status(crate::json::parse(j).and_then(|v| rsp.json_set(p, v))),
+            (Err(c), _) | (_, Err(c)) => c,
+        }
+    })
+}
+
+/// Renders a Jinja2 template as the HTML body (seed: `load_template`).
+///
+/// Loads `name` (e.g. "example.html", "pages/about.html") from the folder
+/// set with server_set_templates_dir; a name cannot leave that folder.
+/// `json_context` is a JSON object whose keys become template variables
+/// (NULL: none): "{\"var\": \"foobar\"}". Jinja2 syntax: inheritance
+/// (extends/block), include, loops, filters; `.html`, `.htm` and `.xml`
+/// templates autoescape. Compiled templates are cached and reloaded when a
+/// file in the folder changes (see server_set_templates_reload). The body
+/// is `Content-Type: text/html; charset=utf-8`.
+///
+/// Returns: MR_OK; MR_EINVAL for a NULL `resp`/`name`, a context that is
+/// not a JSON object, or a template syntax or render error (template name
+/// and line in mr_last_error); MR_ENOTFOUND if there is no such template;
+/// MR_ESTATE if no template folder was set, the head was already sent or
+/// the response is a redirect; MR_EUNSUPPORTED in a build without the
+/// `templates` feature.
+/// Ownership: `name` and `json_context` are copied.
+/// Thread: the thread running the handler, or the one holding a deferred
+/// response.
+#[unsafe(no_mangle)]
+pub extern "C" fn resp_load_template(resp: *mut mr_resp, name: *const c_char, json_context: *const c_char) -> c_int {
+    guard(MR_EINTERNAL, || {
+        let Some(h) = handle(resp) else {
+            return einval("resp is NULL");
+        };
+        let (name, ctx) = match (arg_str(name, "name"), opt_str(json_context, "json_context")) {
+            (Ok(n), Ok(c)) => (n, c),
+            (Err(c), _) | (_, Err(c)) => return c,
+        };
+        if !cfg!(feature = "templates") {
+            return code_of(&crate::error::Error::Unsupported(
+                "templates (cargo feature \"templates\")",
+            ));
+        }
+        let Some(templates) = shared_of(h).templates.clone() else {
+            return code_of(&crate::error::Error::state(
+                "no template folder: call server_set_templates_dir",
+            ));
+        };
+        let html = match templates.render(name, ctx) {
+            Ok(html) => html,
+            Err(e) => return code_of(&e),
+        };
+        with_resp(resp, false, |rsp, _| status(rsp.set_html(&html)))
+    })
+}
+
+/// Redirects (302) to the path of a named route (seed: `redirect(view=Index)`).
+///
+/// The route must have been registered with server_route_named and must
+/// have no parameters; use resp_redirect_route_params otherwise.
+///
+/// Returns: MR_OK; MR_EINVAL for NULL arguments or a route that needs
+/// parameters; MR_ENOTFOUND for an unknown name; MR_ESTATE if the head was
+/// already sent.
+/// Ownership: `route_name` is copied.
+/// Thread: the thread running the handler, or the one holding a deferred
+/// response.
+#[unsafe(no_mangle)]
+pub extern "C" fn resp_redirect_route(resp: *mut mr_resp, route_name: *const c_char) -> c_int {
+    guard(MR_EINTERNAL, || {
+        resp_redirect_route_params(resp, route_name, std::ptr::null(), 0)
+    })
+}
+
+/// Redirects to a named route with its parameters filled in (a `url_for`).
+///
+/// `params` is NULL or a NULL-terminated array of name, value pairs:
+/// `const char *p[] = {"id", "42", NULL};` fills "/users/{id}" to
+/// "/users/42". Values are percent-encoded (a `{rest...}` value keeps its
+/// slashes). `code` as resp_redirect (0 means 302).
+///
+/// Returns: MR_OK; MR_EINVAL for NULL arguments, a missing or empty value,
+/// a value that is not UTF-8, an odd `params` list or a bad `code`;
+/// MR_ENOTFOUND for an unknown name; MR_ESTATE if the head was already
+/// sent.
+/// Ownership: all strings are copied.
+/// Thread: the thread running the handler, or the one holding a deferred
+/// response.
+#[unsafe(no_mangle)]
+pub extern "C" fn resp_redirect_route_params(
+    resp: *mut mr_resp,
+    route_name: *const c_char,
+    params: *const *const c_char,
+    code: c_int,
+) -> c_int {
+    guard(MR_EINTERNAL, || {
+        let Some(h) = handle(resp) else {
+            return einval("resp is NULL");
+        };
+        let name = match arg_str(route_name, "route_name") {
+            Ok(n) => n,
+            Err(c) => return c,
+        };
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        if !params.is_null() {
+            let mut i = 0;
+            loop {
+                // SAFETY: a NULL-terminated array of C strings, per the docs.
+                let n = unsafe { *params.add(i) };
+                if n.is_null() {
+                    break;
+                }
+                // SAFETY: as above; the value slot after a name must exist.
+                let v = unsafe { *params.add(i + 1) };
+                if v.is_null() {
+                    return einval("params: a name without a value");
+                }
+                match (arg_str(n, "param name"), arg_str(v, "param value")) {
+                    (Ok(n), Ok(v)) => pairs.push((n, v)),
+                    (Err(c), _) | (_, Err(c)) => return c,
+                }
+                i += 2;
+            }
+        }
+        let url = match shared_of(h).router.url_for(name, &pairs) {
+            Ok(u) => u,
+            Err(e) => return code_of(&e),
+        };
+        with_resp(resp, false, |rsp, _| status(rsp.redirect(&url, code)))
+    })
+}
+
 /// Sends the status line and headers now (seed: send_header).
 ///
 /// Sends the status line and headers now (seed: send_header), with an
@@ -695,7 +921,7 @@ pub extern "C" fn resp_defer(resp: *mut mr_resp) -> *mut mr_resp {
     guard(std::ptr::null_mut(), || match handle(resp) {
         Some(RespHandle::Inline(ex)) => match inline(*ex).defer() {
             Ok(d) => {
-                let registry = d.registry.clone();
+                let registry = d.shared.registry.clone();
                 let ptr = Box::into_raw(Box::new(RespHandle::Deferred(d)));
                 let id = ptr as usize;
                 registry.insert(
@@ -739,7 +965,7 @@ pub extern "C" fn resp_finish(resp: *mut mr_resp) -> c_int {
     guard(MR_EINTERNAL, || match handle(resp) {
         Some(RespHandle::Deferred(d)) => {
             let rc = status(d.finish());
-            if d.registry.remove(resp as usize) {
+            if d.shared.registry.remove(resp as usize) {
                 // SAFETY: the handle is the Box made by resp_defer; it was
                 // still registered, so nobody freed it, and the caller gives
                 // it up with this call.

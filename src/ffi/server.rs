@@ -180,6 +180,85 @@ pub extern "C" fn server_route(
     })
 }
 
+/// Registers a handler under a name, for resp_redirect_route.
+///
+/// As server_route, plus `name` (unique per server), the seed's
+/// `redirect(view=Index)`: resp_redirect_route(resp, "index") then sends a
+/// 302 to the route's path.
+///
+/// Returns: the codes of server_route; MR_EINVAL also for a NULL, empty or
+/// already used `name`.
+/// Ownership: `name`, `method` and `pattern` are copied; `userdata` stays
+/// the caller's.
+/// Thread: any thread, not concurrently with server_start.
+#[unsafe(no_mangle)]
+pub extern "C" fn server_route_named(
+    srv: *mut mr_server,
+    name: *const c_char,
+    method: *const c_char,
+    pattern: *const c_char,
+    handler: mr_handler,
+    userdata: *mut c_void,
+) -> c_int {
+    guard(MR_EINTERNAL, || {
+        let srv = match server(srv) {
+            Ok(s) => s,
+            Err(c) => return c,
+        };
+        let args = (
+            arg_str(name, "name"),
+            opt_str(method, "method"),
+            arg_str(pattern, "pattern"),
+        );
+        let (name, method, pattern) = match args {
+            (Ok(n), Ok(m), Ok(p)) => (n, m, p),
+            (Err(c), ..) | (_, Err(c), _) | (.., Err(c)) => return c,
+        };
+        let Some(f) = handler else {
+            return einval("handler is NULL");
+        };
+        status(srv.route(method, pattern, c_handler(f, userdata), Some(name)))
+    })
+}
+
+/// Sets the folder resp_load_template loads Jinja2 templates from.
+///
+/// Template names are paths relative to it ("pages/about.html") and cannot
+/// leave it (no `.`/`..` segments; links out of the folder are not
+/// followed).
+///
+/// Returns: MR_OK; MR_EINVAL for NULL arguments; MR_ENOTFOUND if `dir` is
+/// not an existing folder; MR_ESTATE if the server is running;
+/// MR_EUNSUPPORTED in a build without the `templates` feature.
+/// Ownership: `dir` is copied.
+/// Thread: any thread, not concurrently with server_start.
+#[unsafe(no_mangle)]
+pub extern "C" fn server_set_templates_dir(srv: *mut mr_server, dir: *const c_char) -> c_int {
+    guard(MR_EINTERNAL, || match (server(srv), arg_str(dir, "dir")) {
+        (Ok(s), Ok(d)) => status(s.set_templates_dir(d)),
+        (Err(c), _) | (_, Err(c)) => c,
+    })
+}
+
+/// Turns reloading of changed template files on (non-zero) or off (0).
+///
+/// On by default; turn it off in production to skip the file checks.
+///
+/// While on, the template folder is checked at most once a second and the
+/// compiled templates are dropped when a file in it changed.
+///
+/// Returns: MR_OK; MR_EINVAL if `srv` is NULL; MR_ESTATE if the server is
+/// running.
+/// Ownership: none.
+/// Thread: any thread, not concurrently with server_start.
+#[unsafe(no_mangle)]
+pub extern "C" fn server_set_templates_reload(srv: *mut mr_server, enabled: c_int) -> c_int {
+    guard(MR_EINTERNAL, || match server(srv) {
+        Ok(s) => status(s.set_templates_reload(enabled != 0)),
+        Err(c) => c,
+    })
+}
+
 /// Sets the handler for requests that match no route (instead of 404).
 ///
 /// A path that matches a route of another method still gets 405. Pass a

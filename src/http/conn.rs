@@ -47,7 +47,7 @@ enum Stop {
 
 struct Conn<'a> {
     io: &'a mut dyn Stream,
-    shared: &'a Shared,
+    shared: &'a Arc<Shared>,
     rbuf: ReadBuf,
     wbuf: Vec<u8>,
     req: Request,
@@ -277,7 +277,7 @@ impl Conn<'_> {
                 cfg: &shared.cfg,
                 poison: None,
                 handoff: None,
-                registry: &shared.registry,
+                shared,
             };
             let ok = handler(&mut ex);
             poison = ex.poison;

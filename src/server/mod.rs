@@ -56,6 +56,9 @@ enum State {
 
 struct Inner {
     cfg: Config,
+    /// Template folder and whether changed files are reloaded.
+    templates_dir: Option<String>,
+    templates_reload: bool,
     addrs: Vec<SocketAddr>,
     router: Router,
     log: Option<LogFn>,
@@ -94,6 +97,8 @@ impl Server {
             ctl: Arc::new(Control {
                 inner: Mutex::new(Inner {
                     cfg: Config::default(),
+                    templates_dir: None,
+                    templates_reload: true,
                     addrs: Vec::new(),
                     router: Router::new(),
                     log: None,
@@ -193,6 +198,24 @@ impl Server {
         })
     }
 
+    /// The folder `resp_load_template` loads from (checked now).
+    pub fn set_templates_dir(&self, dir: &str) -> Result<()> {
+        templates_for(dir, true)?;
+        self.configure(|i| {
+            i.templates_dir = Some(dir.to_owned());
+            Ok(())
+        })
+    }
+
+    /// Whether templates are reloaded when their files change (default on;
+    /// turn it off in production to skip the checks).
+    pub fn set_templates_reload(&self, reload: bool) -> Result<()> {
+        self.configure(|i| {
+            i.templates_reload = reload;
+            Ok(())
+        })
+    }
+
     pub fn set_fallback(&self, handler: Option<Handler>) -> Result<()> {
         self.configure(|i| {
             i.router.set_fallback(handler);
@@ -237,11 +260,16 @@ impl Server {
             .map(|l| l.get_ref().local_addr().map(|a| a.port()).unwrap_or(0))
             .collect();
 
+        let templates = match &g.templates_dir {
+            Some(dir) => Some(templates_for(dir, g.templates_reload)?),
+            None => None,
+        };
         let shared = Arc::new(Shared::new(
             g.cfg.clone(),
             Arc::new(g.router.clone()),
             g.log.clone(),
             self.ctl.registry.clone(),
+            templates,
         ));
         let executor = Arc::new(Executor::new());
         for l in listeners {
@@ -463,4 +491,16 @@ Content-Type: text/plain; charset=utf-8\r\nContent-Length: 24\r\nConnection: clo
     .await;
     let _ = stream.close().await;
     drop(guard);
+}
+
+#[cfg(feature = "templates")]
+fn templates_for(dir: &str, reload: bool) -> Result<Arc<dyn shared::Render>> {
+    Ok(Arc::new(crate::templates::Templates::new(dir, reload)?))
+}
+
+#[cfg(not(feature = "templates"))]
+fn templates_for(_dir: &str, _reload: bool) -> Result<Arc<dyn shared::Render>> {
+    Err(Error::Unsupported(
+        "templates (build with the cargo feature \"templates\")",
+    ))
 }

@@ -41,6 +41,13 @@ pub(crate) struct Shared {
     pub conn_closed: Event,
     /// Deferred handles not finished yet (outlives this run).
     pub registry: RegistryRef,
+    /// The template folder, when one is set.
+    pub templates: Option<Arc<dyn Render>>,
+}
+
+/// Renders a named template with a JSON object context.
+pub trait Render: Send + Sync {
+    fn render(&self, name: &str, context: Option<&str>) -> crate::error::Result<String>;
 }
 
 thread_local! {
@@ -48,7 +55,13 @@ thread_local! {
 }
 
 impl Shared {
-    pub(crate) fn new(cfg: Config, router: Arc<Router>, log: Option<LogFn>, registry: RegistryRef) -> Self {
+    pub(crate) fn new(
+        cfg: Config,
+        router: Arc<Router>,
+        log: Option<LogFn>,
+        registry: RegistryRef,
+        templates: Option<Arc<dyn Render>>,
+    ) -> Self {
         Shared {
             cfg,
             router,
@@ -58,6 +71,7 @@ impl Shared {
             conns: AtomicUsize::new(0),
             conn_closed: Event::new(),
             registry,
+            templates,
         }
     }
 
