@@ -46,6 +46,9 @@
 
 /* Where GET /sse finds its page. The CMake build passes the absolute path of
  * c_examples/sse.html; a build without it looks in the working directory. */
+#ifndef DEMO_TEMPLATES_DIR
+#define DEMO_TEMPLATES_DIR "c_examples/templates"
+#endif
 #ifndef DEMO_SSE_HTML
 #define DEMO_SSE_HTML "c_examples/sse.html"
 #endif
@@ -74,6 +77,7 @@ static int index_page(mr_req *req, mr_resp *resp, void *userdata) {
         "<li><a href=\"/resp-head\">/resp-head</a>: status 418, a header, a cookie</li>\n"
         "<li><a href=\"/text\">/text</a>, <a href=\"/bytes\">/bytes</a>, "
         "<a href=\"/json\">/json</a>: bodies</li>\n"
+        "<li><a href=\"/template\">/template</a>: a Jinja2 template</li>\n"
         "<li><a href=\"/chain\">/chain</a>: several setters in a row</li>\n"
         "<li><a href=\"/redirect/internal\">/redirect/internal</a>, "
         "<a href=\"/redirect/external\">/redirect/external</a></li>\n"
@@ -138,12 +142,24 @@ static int bytes(mr_req *req, mr_resp *resp, void *userdata) {
     return resp_set_content(resp, "hello!", 6);
 }
 
-/* resp.json.hello = "world!"  ->  Content-Type: application/json
- * (the text is checked to be valid JSON: invalid JSON gives MR_EINVAL) */
+/* resp.json.hello = "world!"  ->  {"hello":"world!"}, application/json.
+ * The JSON builder takes dotted paths ("a.b" makes nested objects) and
+ * renders the document once, when the response goes out. */
 static int json(mr_req *req, mr_resp *resp, void *userdata) {
     (void)req;
     (void)userdata;
-    return resp_set_json(resp, "{\"hello\": \"world!\"}");
+    return resp_json_set_str(resp, "hello", "world!");
+}
+
+/* await resp.load_template("example.html", var="foobar"): a Jinja2
+ * template from the folder given to server_set_templates_dir (extends,
+ * blocks, loops and filters; HTML is escaped). The context is a JSON
+ * object. */
+static int template_page(mr_req *req, mr_resp *resp, void *userdata) {
+    (void)req;
+    (void)userdata;
+    return resp_load_template(resp, "example.html",
+                              "{\"var\": \"foobar\", \"items\": [\"one\", \"two\"]}");
 }
 
 /* resp.set_status(200).set_cookie("key", "value", secure=True)
@@ -160,11 +176,12 @@ static int chain(mr_req *req, mr_resp *resp, void *userdata) {
         || resp_set_header(resp, "X-somehead", "value");
 }
 
-/* resp.redirect(view=Index): to the index route, 302 by default */
+/* resp.redirect(view=Index): to the route registered under the name
+ * "index" (server_route_named in main), 302 */
 static int redirect_internal(mr_req *req, mr_resp *resp, void *userdata) {
     (void)req;
     (void)userdata;
-    return resp_redirect(resp, "/", 0);
+    return resp_redirect_route(resp, "index");
 }
 
 /* resp.redirect(url="http://www.example.com") */
@@ -675,11 +692,11 @@ static const struct {
     const char *method, *pattern;
     mr_handler handler;
 } routes[] = {
-    {"GET", "/", index_page},
     {"GET", "/resp-head", resp_head},
     {"GET", "/text", text},
     {"GET", "/bytes", bytes},
     {"GET", "/json", json},
+    {"GET", "/template", template_page},
     {"GET", "/chain", chain},
     {"GET", "/redirect/internal", redirect_internal},
     {"GET", "/redirect/external", redirect_external},
@@ -737,6 +754,15 @@ int main(int argc, char **argv) {
         server_free(srv);
         return 2;
     }
+    /* The index under a name, so handlers can redirect to it by name. */
+    if ((rc = server_route_named(srv, "index", "GET", "/", index_page, NULL)) != MR_OK) {
+        fprintf(stderr, "route /: %s\n", mr_last_error());
+        server_free(srv);
+        return 1;
+    }
+    /* Templates for GET /template (the folder DEMO_TEMPLATES_DIR). */
+    if ((rc = server_set_templates_dir(srv, DEMO_TEMPLATES_DIR)) != MR_OK)
+        fprintf(stderr, "no templates: %s (%s)\n", mr_strerror(rc), mr_last_error());
     for (i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         rc = server_route(srv, routes[i].method, routes[i].pattern, routes[i].handler, NULL);
         if (rc != MR_OK) {

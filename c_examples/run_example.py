@@ -294,13 +294,15 @@ def fnv1a64(data):
 
 
 def demo_cases():
+    template_page = (b"<!doctype html>\n<title>Template</title>\n<body>\n<h1>foobar</h1>\n"
+                     b"<ul><li>ONE</li><li>TWO</li></ul>\n\n</body>")
     upload_body = bytes((i * 7 + (i >> 9)) & 0xFF for i in range(3 << 20))
     upload_answer = b"size=%d fnv1a64=%016x\n" % (len(upload_body), fnv1a64(upload_body))
     def index_check(r):
         text = r.body.decode()
         if not text.startswith("<!doctype html>"):
             return "index is not an HTML page"
-        for link in ["/resp-head", "/text", "/bytes", "/json", "/chain", "/redirect/internal",
+        for link in ["/resp-head", "/text", "/bytes", "/json", "/template", "/chain", "/redirect/internal",
                      "/redirect/external", "/generator", "/send-header", "/stream", "/mime",
                      "/admin", "/close", "/client-fd", "/moved", "/users/42",
                      "/search?q=micro+route", "/headers", "/cookie", "/form",
@@ -566,8 +568,11 @@ def demo_cases():
         Case("bytes", request("GET", "/bytes"), "HTTP/1.1 200 OK",
              [("Content-Type", "application/octet-stream"), ("Content-Length", "6")], b"hello!"),
         Case("json", request("GET", "/json"), "HTTP/1.1 200 OK",
-             [("Content-Type", "application/json"), ("Content-Length", "19")],
-             b'{"hello": "world!"}'),
+             [("Content-Type", "application/json"), ("Content-Length", "18")],
+             b'{"hello":"world!"}'),
+        Case("template", request("GET", "/template"), "HTTP/1.1 200 OK",
+             [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(template_page)))],
+             template_page),
         Case("chain", request("GET", "/chain"), "HTTP/1.1 200 OK",
              [("Set-Cookie", "key=value; Path=/; Secure"), ("Content-Type", TEXT),
               ("X-somehead", "value"), ("Content-Length", "11")], b"long chain!"),
