@@ -57,6 +57,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -253,6 +254,42 @@ public:
     std::optional<std::string_view> form(detail::CStr name) const noexcept {
         if (name.has_nul()) return std::nullopt;
         return detail::opt(req_form_value(req_, name.get()));
+    }
+
+    // ---- the request's JSON body ------------------------------------------
+    //
+    // The body is read (as body()) and parsed once per request. `path` is
+    // dotted ("user.name"; array elements by index: "items.0.id"). Each
+    // getter returns nullopt when there is no value of that type there, the
+    // body is not JSON or could not be read.
+
+    /// A string value.
+    std::optional<std::string_view> json_str(detail::CStr path) const noexcept {
+        if (path.has_nul()) return std::nullopt;
+        return detail::opt(req_json_str(req_, path.get()));
+    }
+    /// An integer that fits int64_t.
+    std::optional<std::int64_t> json_int(detail::CStr path) const noexcept {
+        std::int64_t v = 0;
+        if (path.has_nul() || req_json_int(req_, path.get(), &v) != MR_OK) return std::nullopt;
+        return v;
+    }
+    /// A number (integers are converted).
+    std::optional<double> json_double(detail::CStr path) const noexcept {
+        double v = 0;
+        if (path.has_nul() || req_json_double(req_, path.get(), &v) != MR_OK) return std::nullopt;
+        return v;
+    }
+    /// true or false.
+    std::optional<bool> json_bool(detail::CStr path) const noexcept {
+        int v = 0;
+        if (path.has_nul() || req_json_bool(req_, path.get(), &v) != MR_OK) return std::nullopt;
+        return v != 0;
+    }
+    /// Any value as compact JSON text (a string with its quotes); nullopt
+    /// for `path` gives the whole document.
+    std::optional<std::string_view> json_raw(const detail::OptCStr &path = std::nullopt) const {
+        return detail::opt(req_json_raw(req_, path.arg("req_json_raw")));
     }
 
     /// Every header field in the order received (repeated ones included).
@@ -471,12 +508,15 @@ public:
         return *this;
     }
 
-    /// Renders a template of the server's templates folder (text/html) with
-    /// a JSON object as its context.
-    Response &load_template(detail::CStr name, std::string_view json_context = "{}") {
+    /// Renders a Jinja2 template from the folder of Server::set_templates_dir
+    /// as the HTML body. `json_context` is a JSON object whose keys become the
+    /// template's variables (`{}` / nullopt: none):
+    /// load_template("example.html", R"({"var": "foobar"})").
+    /// MR_ENOTFOUND for a missing template, MR_EINVAL for a syntax or render
+    /// error or a context that is not an object, MR_ESTATE without a folder.
+    Response &load_template(detail::CStr name, const detail::OptCStr &json_context = std::nullopt) {
         const char *op = "resp_load_template";
-        const detail::CStr ctx(json_context);
-        detail::check(resp_load_template(resp_, name.arg(op), ctx.arg(op)), op);
+        detail::check(resp_load_template(resp_, name.arg(op), json_context.arg(op)), op);
         return *this;
     }
 
@@ -488,10 +528,36 @@ public:
         detail::check(resp_redirect(resp_, location.arg(op), code), op);
         return *this;
     }
-    /// A redirect to the route registered under `route_name` (route_named).
+    /// A 302 to the path of the route registered under `route_name` with
+    /// Server::route_named (the seed's redirect(view=Index)); the route must
+    /// have no parameters. MR_ENOTFOUND for an unknown name.
     Response &redirect_route(detail::CStr route_name) {
         const char *op = "resp_redirect_route";
         detail::check(resp_redirect_route(resp_, route_name.arg(op)), op);
+        return *this;
+    }
+    /// A redirect to a named route with its parameters filled in (values are
+    /// percent-encoded): redirect_route("user", {{"id", "42"}}) for
+    /// "/users/{id}". `code` as redirect().
+    Response &redirect_route(detail::CStr route_name,
+                             std::initializer_list<std::pair<std::string_view, std::string_view>> params,
+                             int code = 302) {
+        const char *op = "resp_redirect_route_params";
+        std::vector<std::string> strings;
+        strings.reserve(params.size() * 2);
+        for (const auto &p : params) {
+            strings.emplace_back(p.first);
+            strings.emplace_back(p.second);
+        }
+        std::vector<const char *> ptrs;
+        ptrs.reserve(strings.size() + 1);
+        for (const auto &str : strings) {
+            if (str.find('\0') != std::string::npos)
+                detail::throw_invalid(op, "string contains a NUL byte");
+            ptrs.push_back(str.c_str());
+        }
+        ptrs.push_back(nullptr);
+        detail::check(resp_redirect_route_params(resp_, route_name.arg(op), ptrs.data(), code), op);
         return *this;
     }
 
@@ -745,6 +811,19 @@ public:
     }
 
     // ---- settings (before start) --------------------------------------------
+
+    /// The folder Response::load_template loads Jinja2 templates from.
+    Server &set_templates_dir(detail::CStr dir) {
+        const char *op = "server_set_templates_dir";
+        detail::check(server_set_templates_dir(srv_, dir.arg(op)), op);
+        return *this;
+    }
+    /// Reload changed template files (on by default).
+    Server &set_templates_reload(bool enabled) {
+        detail::check(server_set_templates_reload(srv_, enabled ? 1 : 0),
+                      "server_set_templates_reload");
+        return *this;
+    }
 
     /// Worker threads (0: one per CPU, the default).
     Server &set_workers(unsigned n) {

@@ -218,6 +218,13 @@ impl Router {
             if value.is_empty() && !rest {
                 return Err(Error::invalid(format!("route {name:?}: {{{pname}}} cannot be empty")));
             }
+            // Dot segments would make the client resolve the URL elsewhere.
+            let dot = |s: &str| s == "." || s == "..";
+            if (!rest && dot(value)) || (rest && value.split('/').any(dot)) {
+                return Err(Error::invalid(format!(
+                    "route {name:?}: {{{pname}}} cannot be a dot segment"
+                )));
+            }
             for &b in value.as_bytes() {
                 let keep = b.is_ascii_alphanumeric()
                     || matches!(
@@ -510,9 +517,12 @@ mod tests {
         assert_eq!(r.named("user"), Some("/u/{id}"));
         assert_eq!(r.url_for("user", &[("id", "a b/c")]).unwrap(), "/u/a%20b%2Fc");
         assert!(r.url_for("user", &[]).is_err());
+        assert!(r.url_for("user", &[("id", "..")]).is_err());
+        assert!(r.url_for("user", &[("id", ".")]).is_err());
         assert!(matches!(r.url_for("nope", &[]), Err(Error::NotFound(_))));
         r.add(Some("GET"), "/files/{path...}", h(), Some("files")).unwrap();
         assert_eq!(r.url_for("files", &[("path", "a/b c")]).unwrap(), "/files/a/b%20c");
+        assert!(r.url_for("files", &[("path", "a/../b")]).is_err());
         r.add(Some("GET"), "/", h(), Some("index")).unwrap();
         assert_eq!(r.url_for("index", &[]).unwrap(), "/");
         r.add(Some("PROPFIND"), "/dav", h(), None).unwrap();

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use minijinja::{Environment, ErrorKind};
 
@@ -19,8 +19,8 @@ pub struct Templates {
     env: RwLock<Environment<'static>>,
     root: PathBuf,
     reload: bool,
-    /// (last check, newest modification time seen).
-    scan: Mutex<(Option<Instant>, Option<SystemTime>)>,
+    /// (last check, fingerprint then).
+    scan: Mutex<(Option<Instant>, u64)>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -32,9 +32,12 @@ impl std::fmt::Debug for Templates {
     }
 }
 
-/// The newest modification time under `dir` (a small folder: walked whole).
-fn newest(dir: &Path) -> Option<SystemTime> {
-    let mut newest = None;
+/// A fingerprint of everything under `dir` (paths, sizes, modification
+/// times; order-independent): any change (an edit, a file added or
+/// deleted, a time set back by `cp -p`) changes it.
+fn fingerprint(dir: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut sum = 0u64;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else { continue };
@@ -43,12 +46,14 @@ fn newest(dir: &Path) -> Option<SystemTime> {
             if meta.is_dir() {
                 stack.push(e.path());
             }
-            if let Ok(m) = meta.modified() {
-                newest = newest.max(Some(m));
-            }
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            e.path().hash(&mut h);
+            meta.len().hash(&mut h);
+            meta.modified().ok().hash(&mut h);
+            sum = sum.wrapping_add(h.finish());
         }
     }
-    newest
+    sum
 }
 
 impl Templates {
@@ -83,7 +88,7 @@ impl Templates {
             env: RwLock::new(env),
             root,
             reload,
-            scan: Mutex::new((None, None)),
+            scan: Mutex::new((None, 0)),
         })
     }
 
@@ -97,7 +102,7 @@ impl Templates {
         if scan.0.is_some_and(|t| t.elapsed() < RESCAN) {
             return;
         }
-        let now = newest(&self.root);
+        let now = fingerprint(&self.root);
         let changed = scan.0.is_some() && now != scan.1;
         *scan = (Some(Instant::now()), now);
         drop(scan);
@@ -118,18 +123,28 @@ impl Templates {
         self.maybe_reload();
         let env = self.env.read().unwrap_or_else(|e| e.into_inner());
         let describe = |e: minijinja::Error| -> Error {
-            if e.kind() == ErrorKind::TemplateNotFound {
-                return Error::NotFound(format!("template {name:?} not found").into());
-            }
             let at = match (e.name(), e.line()) {
                 (Some(n), Some(l)) => format!("{n}:{l}: "),
                 (Some(n), None) => format!("{n}: "),
                 _ => format!("{name}: "),
             };
-            let detail = e.detail().map(str::to_owned).unwrap_or_else(|| e.kind().to_string());
+            let detail = match (e.kind(), e.detail()) {
+                (ErrorKind::TemplateNotFound, Some(d)) => format!("template not found: {d}"),
+                (_, Some(d)) => d.to_owned(),
+                (k, None) => k.to_string(),
+            };
             Error::invalid(format!("template error: {at}{detail}"))
         };
-        let tmpl = env.get_template(name).map_err(describe)?;
+        // Only the template asked for being missing is MR_ENOTFOUND; a
+        // missing include or base is an error of the template (MR_EINVAL)
+        // and the message names it.
+        let tmpl = env.get_template(name).map_err(|e| {
+            if e.kind() == ErrorKind::TemplateNotFound && e.name().is_none_or(|n| n == name) && e.line().is_none() {
+                Error::NotFound(format!("template {name:?} not found").into())
+            } else {
+                describe(e)
+            }
+        })?;
         tmpl.render(minijinja::Value::from_serialize(&ctx)).map_err(describe)
     }
 }
