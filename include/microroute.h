@@ -113,8 +113,10 @@ typedef void (*mr_free_fn)(void *userdata);
 //
 // Called on a worker thread with the request, the response to fill in and
 // the `userdata` given at registration. Return 0 on success; a non-zero
-// return with nothing sent yet gives a 500. `req` and `resp` are valid
-// until the handler returns.
+// return with nothing sent yet gives a 500, and after part of the response
+// was sent it closes the connection without finishing the body (the
+// client sees the truncation). `req` and `resp` are valid until the
+// handler returns.
 typedef int (*mr_handler)(mr_req *req, mr_resp *resp, void *userdata);
 
 // A log callback: receives one NUL-terminated line per call, at level
@@ -168,6 +170,18 @@ const char *mr_last_error(void);
 // free it. `path` is only read.
 // Thread: any thread.
 const char *mr_mime_for_path(const char *path);
+
+// The code of the last call that failed on this thread.
+//
+// For the calls that return a pointer (NULL on failure), such as req_body
+// or req_json_str: the MR_E* code behind the NULL (MR_ETOOLARGE,
+// MR_ENOTFOUND, ...). Successful calls do not clear it.
+//
+// Returns: a negative MR_E* code; MR_OK if nothing failed yet on this
+// thread.
+// Ownership: none.
+// Thread: thread-local, like mr_last_error.
+int mr_last_error_code(void);
 
 // The request method, e.g. "GET" (case-sensitive, as received).
 //

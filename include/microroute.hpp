@@ -5,14 +5,18 @@
  *
  *     #include <microroute.hpp>
  *
- *     mr::Server srv;                          // server_free in the destructor
+ *     mr::Server srv;                           // server_free in the destructor
  *     srv.listen("127.0.0.1:0");
- *     int hits = 0;                            // (handlers run on several threads:
- *     srv.route("GET", "/chain", [&](mr::Request &req, mr::Response &resp) {   //  use atomics)
+ *     std::atomic<int> hits{0};                 // handlers run on several threads
+ *     srv.route("GET", "/chain", [&hits](mr::Request &, mr::Response &resp) {
+ *         ++hits;
  *         resp.set_status(200)
  *             .set_cookie("key", "value", MR_COOKIE_SECURE)
  *             .set_text("long chain!")
  *             .set_header("X-somehead", "value");
+ *     });
+ *     srv.route("GET", "/users/{id}", [](mr::Request &req, mr::Response &resp) {
+ *         resp.json("id", req.param("id").value_or("?")).json("ok", true);
  *     });
  *     srv.start();
  *     int port = srv.port();
@@ -27,10 +31,11 @@
  * - Exceptions never cross into the C library. The trampoline that calls a
  *   route handler catches everything: if nothing was sent yet the client gets
  *   the library's 500 (whatever the handler had set is dropped) and the
- *   connection stays usable; if the head was already sent (send(),
- *   send_header(), flush()) the response is cut short with resp_abort, so the
- *   client sees a truncated body and a closed connection, never a response
- *   that looks complete. An exception thrown by a log callback is swallowed.
+ *   connection stays usable; if the response was already started (send(),
+ *   send_header(), flush(), even if the bytes are still in the library's
+ *   buffer) it is cut short with resp_abort, so the client sees a truncated
+ *   body and a closed connection, never a response that looks complete. An
+ *   exception thrown by a log callback is swallowed.
  * - Strings passed in may be `const char *`, `std::string` or
  *   `std::string_view`; string_views are copied to be NUL-terminated. C
  *   strings cannot hold a NUL byte: a setter given a string with an embedded

@@ -34,6 +34,17 @@ pub const MR_EINTERNAL: c_int = -11;
 
 thread_local! {
     static LAST: RefCell<CString> = RefCell::new(CString::default());
+    static LAST_CODE: std::cell::Cell<c_int> = const { std::cell::Cell::new(MR_OK) };
+}
+
+/// Stores the code and detail text of the last failure on this thread.
+pub(crate) fn set_last(code: c_int, msg: &str) {
+    LAST_CODE.with(|c| c.set(code));
+    set_last_error(msg);
+}
+
+pub(crate) fn last_error_code() -> c_int {
+    LAST_CODE.with(|c| c.get())
 }
 
 /// Stores the detail text of the last failure on this thread.
@@ -54,7 +65,12 @@ pub(crate) fn last_error_ptr() -> *const c_char {
 
 /// The code for an error; records its text as the last error.
 pub(crate) fn code_of(err: &Error) -> c_int {
-    set_last_error(&err.to_string());
+    let code = code_for(err);
+    set_last(code, &err.to_string());
+    code
+}
+
+fn code_for(err: &Error) -> c_int {
     match err {
         Error::Invalid(_) => MR_EINVAL,
         Error::State(_) => MR_ESTATE,
@@ -80,7 +96,7 @@ pub(crate) fn status(r: crate::error::Result<()>) -> c_int {
 
 /// `MR_EINVAL` with a message, for argument checks in the FFI layer.
 pub(crate) fn einval(msg: &str) -> c_int {
-    set_last_error(&format!("invalid argument: {msg}"));
+    set_last(MR_EINVAL, &format!("invalid argument: {msg}"));
     MR_EINVAL
 }
 

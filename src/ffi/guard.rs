@@ -5,7 +5,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::error::set_last_error;
+use super::error::{set_last, MR_EINTERNAL};
 
 /// Runs `f`, turning a panic into `fallback`.
 pub(crate) fn guard<T>(fallback: T, f: impl FnOnce() -> T) -> T {
@@ -17,9 +17,10 @@ pub(crate) fn guard<T>(fallback: T, f: impl FnOnce() -> T) -> T {
                 .map(|s| (*s).to_owned())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_owned());
-            set_last_error(&format!(
-                "internal error (a bug in microroute, please report it): {what}"
-            ));
+            set_last(
+                MR_EINTERNAL,
+                &format!("internal error (a bug in microroute, please report it): {what}"),
+            );
             fallback
         }
     }

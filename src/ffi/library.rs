@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_int};
 
-use super::error::{last_error_ptr, strerror};
+use super::error::{last_error_code, last_error_ptr, strerror};
 use super::guard::guard;
 
 /// Major version of the library this header belongs to.
@@ -70,4 +70,19 @@ pub extern "C" fn mr_mime_for_path(path: *const c_char) -> *const c_char {
             _ => c"application/octet-stream".as_ptr(),
         }
     })
+}
+
+/// The code of the last call that failed on this thread.
+///
+/// For the calls that return a pointer (NULL on failure), such as req_body
+/// or req_json_str: the MR_E* code behind the NULL (MR_ETOOLARGE,
+/// MR_ENOTFOUND, ...). Successful calls do not clear it.
+///
+/// Returns: a negative MR_E* code; MR_OK if nothing failed yet on this
+/// thread.
+/// Ownership: none.
+/// Thread: thread-local, like mr_last_error.
+#[unsafe(no_mangle)]
+pub extern "C" fn mr_last_error_code() -> c_int {
+    guard(super::error::MR_EINTERNAL, last_error_code)
 }

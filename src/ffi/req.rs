@@ -6,7 +6,7 @@
 
 use std::ffi::{c_char, c_int, c_void};
 
-use super::error::{code_of, einval, set_last_error, MR_EINTERNAL, MR_EINVAL, MR_OK};
+use super::error::{code_of, einval, MR_EINTERNAL, MR_OK};
 use super::guard::guard;
 use super::{arg_str, exchange, exchange_ref, mr_req, out_str};
 
@@ -352,10 +352,7 @@ pub extern "C" fn req_host(req: *const mr_req) -> *const c_char {
 pub extern "C" fn req_http_version(req: *const mr_req) -> c_int {
     guard(MR_EINTERNAL, || match exchange_ref(req) {
         Some(ex) => c_int::from(ex.request().version()),
-        None => {
-            set_last_error("invalid argument: req is NULL");
-            MR_EINVAL
-        }
+        None => einval("req is NULL"),
     })
 }
 
@@ -372,7 +369,10 @@ fn json_at(
     match ex.json_value(path) {
         Ok(Some(v)) => Ok((ex, v)),
         Ok(None) => {
-            set_last_error(&format!("not found: no JSON value at {:?}", path.unwrap_or("")));
+            super::error::set_last(
+                super::error::MR_ENOTFOUND,
+                &format!("not found: no JSON value at {:?}", path.unwrap_or("")),
+            );
             Err(super::error::MR_ENOTFOUND)
         }
         Err(e) => Err(code_of(&e)),

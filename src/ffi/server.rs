@@ -25,8 +25,10 @@ pub const MR_LOG_INFO: c_int = 3;
 ///
 /// Called on a worker thread with the request, the response to fill in and
 /// the `userdata` given at registration. Return 0 on success; a non-zero
-/// return with nothing sent yet gives a 500. `req` and `resp` are valid
-/// until the handler returns.
+/// return with nothing sent yet gives a 500, and after part of the response
+/// was sent it closes the connection without finishing the body (the
+/// client sees the truncation). `req` and `resp` are valid until the
+/// handler returns.
 pub type mr_handler =
     Option<unsafe extern "C" fn(req: *mut mr_req, resp: *mut mr_resp, userdata: *mut c_void) -> c_int>;
 

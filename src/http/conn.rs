@@ -283,10 +283,16 @@ impl Conn<'_> {
             poison = ex.poison;
             broken = ex.wire.broken;
             handoff = ex.handoff.take();
-            if poison.is_none() && !ok && !self.resp.committed() && !matches!(handoff, Some(Handoff::Deferred(..))) {
+            if poison.is_none() && !ok && !matches!(handoff, Some(Handoff::Deferred(..))) {
                 // A failed handler's producer is dropped (its userdata freed).
                 handoff = None;
-                self.resp.set_error(500);
+                if self.resp.committed() {
+                    // Part of the response is out: end the connection
+                    // without finishing the body, so the client sees it.
+                    broken = true;
+                } else {
+                    self.resp.set_error(500);
+                }
             }
         }
 
