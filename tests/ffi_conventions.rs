@@ -115,3 +115,38 @@ fn version_macros_match_cargo_toml() {
     let v = unsafe { std::ffi::CStr::from_ptr(mr_version()) };
     assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
 }
+
+#[test]
+fn abi_symbol_list_matches_the_exports() {
+    // abi/symbols.txt records every exported symbol with the version that
+    // added it; the ctest `shared.exports` checks the built .so against
+    // the header, so the three stay the same set.
+    let list = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("abi/symbols.txt")).unwrap();
+    let mut listed: Vec<String> = Vec::new();
+    let current = (
+        env!("CARGO_PKG_VERSION_MAJOR").parse::<u32>().unwrap(),
+        env!("CARGO_PKG_VERSION_MINOR").parse::<u32>().unwrap(),
+        env!("CARGO_PKG_VERSION_PATCH").parse::<u32>().unwrap(),
+    );
+    for line in list.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let (name, version) = line.split_once(' ').expect("`name version` lines");
+        let v: Vec<u32> = version
+            .split('.')
+            .map(|p| p.parse().expect("a version number"))
+            .collect();
+        assert_eq!(v.len(), 3, "{line}");
+        assert!(
+            (v[0], v[1], v[2]) <= current,
+            "{name} claims a version newer than the crate: {version}"
+        );
+        assert!(!listed.contains(&name.to_string()), "{name} listed twice");
+        listed.push(name.to_string());
+    }
+    listed.sort();
+    let mut exported: Vec<String> = exports().into_iter().map(|(n, _, _)| n).collect();
+    exported.sort();
+    assert_eq!(
+        listed, exported,
+        "abi/symbols.txt and src/ffi disagree: add new symbols with their version"
+    );
+}
