@@ -469,7 +469,7 @@ fn html_escape(s: &str, out: &mut String) {
 /// Percent-encodes a file name for a link.
 fn url_escape(name: &[u8], out: &mut String) {
     for &b in name {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+        if crate::util::is_unreserved(b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));

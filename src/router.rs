@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::http::parse::STANDARD_METHODS;
-use crate::util::{is_token, percent_decode_into};
+use crate::util::{is_sub_delim, is_token, is_unreserved, percent_decode_into};
 
 /// A registered handler, whatever calls it (a C function, a Rust closure).
 pub type Handler = Arc<dyn Fn(&mut crate::Exchange<'_>) -> bool + Send + Sync>;
@@ -226,27 +226,7 @@ impl Router {
                 )));
             }
             for &b in value.as_bytes() {
-                let keep = b.is_ascii_alphanumeric()
-                    || matches!(
-                        b,
-                        b'-' | b'.'
-                            | b'_'
-                            | b'~'
-                            | b'!'
-                            | b'$'
-                            | b'&'
-                            | b'\''
-                            | b'('
-                            | b')'
-                            | b'*'
-                            | b'+'
-                            | b','
-                            | b';'
-                            | b'='
-                            | b':'
-                            | b'@'
-                    )
-                    || (rest && b == b'/');
+                let keep = is_unreserved(b) || is_sub_delim(b) || matches!(b, b':' | b'@') || (rest && b == b'/');
                 if keep {
                     url.push(b as char);
                 } else {

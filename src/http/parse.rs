@@ -8,7 +8,9 @@
 //! may sit behind proxies that read the message differently.
 
 use crate::request::{HeadParts, Request};
-use crate::util::{eq_ignore_case, is_tchar, parse_decimal, trim_ows, valid_percent_escapes};
+use crate::util::{
+    eq_ignore_case, is_sub_delim, is_tchar, is_unreserved, parse_decimal, trim_ows, valid_percent_escapes,
+};
 
 /// How the request body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -394,28 +396,7 @@ fn valid_authority(a: &[u8]) -> bool {
     if host.is_empty() {
         return false;
     }
-    let host_ok = host.first() == Some(&b'[')
-        || host.iter().all(|&b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'-' | b'.'
-                        | b'_'
-                        | b'~'
-                        | b'%'
-                        | b'!'
-                        | b'$'
-                        | b'&'
-                        | b'\''
-                        | b'('
-                        | b')'
-                        | b'*'
-                        | b'+'
-                        | b','
-                        | b';'
-                        | b'='
-                )
-        });
+    let host_ok = host.first() == Some(&b'[') || host.iter().all(|&b| is_unreserved(b) || is_sub_delim(b) || b == b'%');
     host_ok && port.is_none_or(|p| p.len() <= 5 && p.iter().all(u8::is_ascii_digit))
 }
 
