@@ -36,10 +36,6 @@ fn q(p: *const c_char) -> String {
     }
 }
 
-fn last_error() -> String {
-    from_c(mr_last_error()).unwrap_or_default()
-}
-
 /// The request's basics, one per line.
 fn describe(req: *mut mr_req) -> String {
     format!(

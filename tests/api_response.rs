@@ -59,10 +59,6 @@ impl Log {
     }
 }
 
-fn last_error() -> String {
-    from_c(mr_last_error()).unwrap_or_default()
-}
-
 /// A one-route server: `GET|HEAD|POST /t` runs `f` with a fresh log.
 fn one(f: impl Fn(&Log, *mut mr_req, *mut mr_resp) -> c_int + Send + Sync + 'static) -> (Running, Log) {
     let log = Log::default();

@@ -65,10 +65,6 @@ impl Log {
     }
 }
 
-fn last_error() -> String {
-    from_c(mr_last_error()).unwrap_or_default()
-}
-
 /// The class of the last error on this thread, from its prefix.
 fn err_class() -> &'static str {
     let e = last_error();

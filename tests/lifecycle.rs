@@ -27,10 +27,6 @@ fn reply(resp: *mut mr_resp, s: &str) -> c_int {
     resp_set_text(resp, cs(s).as_ptr())
 }
 
-fn last_error() -> String {
-    from_c(mr_last_error()).unwrap_or_default()
-}
-
 /// A server handle that may cross threads (the API allows it).
 #[derive(Clone, Copy)]
 struct Srv(*mut mr_server);

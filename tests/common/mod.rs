@@ -24,6 +24,11 @@ pub fn cs(s: &str) -> CString {
     CString::new(s).expect("no NUL in test strings")
 }
 
+/// The detail of the last failed call on this thread.
+pub fn last_error() -> String {
+    from_c(mr_last_error()).unwrap_or_default()
+}
+
 /// Copies a borrowed C string out (None for NULL).
 pub fn from_c(p: *const std::ffi::c_char) -> Option<String> {
     if p.is_null() {
