@@ -1169,6 +1169,22 @@ int server_set_timeouts(mr_server *srv,
 // Thread: any thread, not concurrently with server_start.
 int server_set_body_timeout(mr_server *srv, unsigned int body_ms);
 
+// Sets the stack size of the server's own threads, in bytes.
+//
+// Applies to the worker threads (where handlers run) and to the thread
+// that finishes a stop. 0, the default, keeps the platform's default
+// (8 MiB on Linux; on ESP-IDF set it, e.g. 8192–16384, sized for the
+// deepest handler). Other threads are not the server's: the reactor
+// thread and the pool that runs resp_stream producers take their stacks
+// from `RUST_MIN_STACK` and their count from `BLOCKING_MAX_THREADS`
+// (both environment variables, read once at first use).
+//
+// Returns: MR_OK; MR_EINVAL if `srv` is NULL or `bytes` is nonzero and
+// below 8192; MR_ESTATE if running.
+// Ownership: none.
+// Thread: any thread, not concurrently with server_start.
+int server_set_stack_size(mr_server *srv, size_t bytes);
+
 // Sets a callback for log lines, or turns logging off (NULL `log_fn`).
 //
 // One MR_LOG_INFO access line per request:

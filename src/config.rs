@@ -26,6 +26,9 @@ pub struct Config {
     /// Unread request body bytes drained so a connection can be reused;
     /// beyond this it is closed instead.
     pub drain_limit: u64,
+    /// Stack size of the worker and stop threads in bytes (0: the
+    /// platform's default, which firmware usually wants to override).
+    pub stack_size: usize,
 }
 
 impl Default for Config {
@@ -41,6 +44,7 @@ impl Default for Config {
             write_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             drain_limit: 64 * 1024,
+            stack_size: 0,
         }
     }
 }
@@ -52,6 +56,16 @@ impl Config {
             self.workers
         } else {
             std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    }
+
+    /// A thread builder with the configured stack size.
+    pub(crate) fn thread(&self, name: String) -> std::thread::Builder {
+        let b = std::thread::Builder::new().name(name);
+        if self.stack_size > 0 {
+            b.stack_size(self.stack_size)
+        } else {
+            b
         }
     }
 }

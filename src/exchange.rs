@@ -368,17 +368,19 @@ impl Exchange<'_> {
         if let Some(rem) = self.body.remaining_length() {
             body.reserve(rem.min(64 * 1024) as usize + 1);
         }
-        let mut chunk = [0u8; 8192];
         self.body.limit = Some(max);
+        // Read straight into the body's tail: no stack buffer (worker
+        // stacks on firmware are a few KiB).
+        const PIECE: usize = 8192;
         let result = loop {
-            match self.read_body(&mut chunk) {
+            let len = body.len();
+            body.resize(len + PIECE, 0);
+            let r = self.read_body(&mut body[len..]);
+            body.truncate(len + *r.as_ref().unwrap_or(&0));
+            match r {
                 Ok(0) => break Ok(()),
-                Ok(n) => {
-                    if (body.len() + n) as u64 > max {
-                        break Err(self.poisoned(413, too_large()));
-                    }
-                    body.extend_from_slice(&chunk[..n]);
-                }
+                Ok(_) if body.len() as u64 > max => break Err(self.poisoned(413, too_large())),
+                Ok(_) => {}
                 Err(e) => break Err(e),
             }
         };

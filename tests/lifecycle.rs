@@ -205,6 +205,7 @@ fn configuration_after_start_is_a_state_error() {
     assert_eq!(server_set_max_headers(srv, 10), s);
     assert_eq!(server_set_timeouts(srv, 1000, 1000, 1000), s);
     assert_eq!(server_set_body_timeout(srv, 1000), s);
+    assert_eq!(server_set_stack_size(srv, 65536), s);
     assert_eq!(server_set_log(srv, Some(log_collect), null_mut()), s);
     assert_eq!(server_set_log(srv, None, null_mut()), s);
     assert!(last_error().contains("running"), "{}", last_error());
@@ -242,6 +243,8 @@ fn invalid_configuration_values() {
     assert_eq!(server_set_max_headers(srv, 0), e);
     assert_eq!(server_set_max_headers(srv, 1025), e);
     assert_eq!(server_set_workers(srv, 1025), e);
+    assert_eq!(server_set_stack_size(srv, 8191), e);
+    assert_eq!(server_set_stack_size(srv, 1), e);
     assert!(!last_error().is_empty());
     // The edges that are allowed.
     assert_eq!(server_set_timeouts(srv, 1, 1, 1), MR_OK);
@@ -253,7 +256,47 @@ fn invalid_configuration_values() {
     assert_eq!(server_set_max_headers(srv, 1024), MR_OK);
     assert_eq!(server_set_workers(srv, 0), MR_OK);
     assert_eq!(server_set_workers(srv, 1024), MR_OK);
+    assert_eq!(server_set_stack_size(srv, 8192), MR_OK);
+    assert_eq!(server_set_stack_size(srv, 0), MR_OK);
     server_free(srv);
+}
+
+/// Answers with the size of the stack the handler runs on.
+extern "C" fn h_stack(_req: *mut mr_req, resp: *mut mr_resp, _ud: *mut c_void) -> c_int {
+    let mut size = 0usize;
+    // SAFETY: a zeroed pthread_attr_t is filled by pthread_getattr_np for
+    // the calling thread and destroyed after use.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) == 0 {
+            libc::pthread_attr_getstacksize(&attr, &mut size);
+            libc::pthread_attr_destroy(&mut attr);
+        }
+    }
+    reply(resp, &size.to_string())
+}
+
+#[test]
+fn stack_size_applies_to_the_workers() {
+    let _g = serial();
+    // glibc may hand a thread a cached stack up to 4× the size asked for;
+    // the default would be 8 MiB.
+    for set in [512 * 1024, 1536 * 1024] {
+        let (lo, hi) = (set, 4 * set);
+        let srv = server_new();
+        assert_eq!(server_listen(srv, c"127.0.0.1:0".as_ptr()), MR_OK);
+        route(srv, "GET", "/stack", h_stack, null_mut());
+        assert_eq!(server_set_workers(srv, 2), MR_OK);
+        assert_eq!(server_set_stack_size(srv, set), MR_OK);
+        assert_eq!(server_start(srv), MR_OK);
+        let port = server_port(srv, 0) as u16;
+        let r = roundtrip(port, b"GET /stack HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        assert_eq!(r.status, 200);
+        let got: usize = String::from_utf8_lossy(&r.body).parse().expect("a number");
+        assert!((lo..=hi).contains(&got), "asked for {set}, got a {got}-byte stack");
+        assert_eq!(server_stop(srv, 1000), MR_OK);
+        server_free(srv);
+    }
 }
 
 #[test]

@@ -509,6 +509,33 @@ pub extern "C" fn server_set_body_timeout(srv: *mut mr_server, body_ms: c_uint) 
     })
 }
 
+/// Sets the stack size of the server's own threads, in bytes.
+///
+/// Applies to the worker threads (where handlers run) and to the thread
+/// that finishes a stop. 0, the default, keeps the platform's default
+/// (8 MiB on Linux; on ESP-IDF set it, e.g. 8192–16384, sized for the
+/// deepest handler). Other threads are not the server's: the reactor
+/// thread and the pool that runs resp_stream producers take their stacks
+/// from `RUST_MIN_STACK` and their count from `BLOCKING_MAX_THREADS`
+/// (both environment variables, read once at first use).
+///
+/// Returns: MR_OK; MR_EINVAL if `srv` is NULL or `bytes` is nonzero and
+/// below 8192; MR_ESTATE if running.
+/// Ownership: none.
+/// Thread: any thread, not concurrently with server_start.
+#[unsafe(no_mangle)]
+pub extern "C" fn server_set_stack_size(srv: *mut mr_server, bytes: usize) -> c_int {
+    guard(MR_EINTERNAL, || {
+        configure(srv, |c| {
+            if bytes != 0 && bytes < 8192 {
+                return Err(Error::invalid(format!("stack size {bytes} is below 8192 bytes")));
+            }
+            c.stack_size = bytes;
+            Ok(())
+        })
+    })
+}
+
 /// Sets a callback for log lines, or turns logging off (NULL `log_fn`).
 ///
 /// One MR_LOG_INFO access line per request:

@@ -9,13 +9,14 @@
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use smol::channel::Receiver;
 use smol::future::{or, pending, poll_fn};
-use smol::io::AsyncReadExt;
 use smol::Timer;
 
 use crate::deferred::{Handoff, Msg, Producer};
@@ -398,19 +399,27 @@ impl Conn<'_> {
                 let io = &mut *self.io;
                 let rbuf = &mut self.rbuf;
                 let gone = async {
-                    // Read into a scratch buffer: this future is dropped
-                    // whenever a message wins, and a cancelled read must
-                    // leave `rbuf` as it was.
-                    let mut scratch = [0u8; 4096];
+                    // This future is dropped whenever a message wins: each
+                    // poll reads and commits at once, so a cancelled read
+                    // leaves `rbuf` as it was.
                     loop {
                         if rbuf.len() >= read_limit {
                             pending::<()>().await;
                         }
-                        match io.read(&mut scratch).await {
-                            Ok(n) if n > 0 => {
-                                let spare = rbuf.spare(n);
-                                spare.copy_from_slice(&scratch[..n]);
-                            }
+                        let read = poll_fn(|cx| {
+                            let spare = rbuf.spare(4096);
+                            let r = Pin::new(&mut *io).poll_read(cx, spare);
+                            rbuf.commit(
+                                4096,
+                                match &r {
+                                    Poll::Ready(Ok(n)) => *n,
+                                    _ => 0,
+                                },
+                            );
+                            r
+                        });
+                        match read.await {
+                            Ok(n) if n > 0 => {}
                             _ => return Event::Gone,
                         }
                     }

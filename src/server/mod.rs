@@ -283,15 +283,13 @@ impl Server {
             let ex = executor.clone();
             let until = until_shutdown.clone();
             let id = self.id();
-            let spawned = std::thread::Builder::new()
-                .name(format!("microroute-{i}"))
-                .spawn(move || {
-                    WORKER_OF.with(|w| w.set(id));
-                    smol::block_on(ex.run(async {
-                        let _ = until.recv().await;
-                    }));
-                    WORKER_OF.with(|w| w.set(0));
-                });
+            let spawned = g.cfg.thread(format!("microroute-{i}")).spawn(move || {
+                WORKER_OF.with(|w| w.set(id));
+                smol::block_on(ex.run(async {
+                    let _ = until.recv().await;
+                }));
+                WORKER_OF.with(|w| w.set(0));
+            });
             match spawned {
                 Ok(h) => workers.push(h),
                 Err(e) => {
@@ -349,8 +347,9 @@ impl Server {
                 rt.shared.stopping.store(true, Ordering::Release);
                 rt.shared.stop.notify(usize::MAX);
                 let ctl = self.ctl.clone();
-                let stopper = std::thread::Builder::new()
-                    .name("microroute-stop".into())
+                let stopper = g
+                    .cfg
+                    .thread("microroute-stop".into())
                     .spawn(move || finish_stop(rt, grace, ctl));
                 match stopper {
                     Ok(h) => g.stopper = Some(h),
@@ -461,10 +460,12 @@ async fn accept_loop(listener: Async<TcpListener>, shared: Arc<Shared>, executor
                     ex.spawn(refuse_busy(stream, guard)).detach();
                     continue;
                 }
-                let conn = AssertUnwindSafe(serve(stream, peer.to_string(), guard)).catch_unwind();
                 let log_shared = shared.clone();
+                // The connection future is created inside the task, so it
+                // exists once (in the task's allocation), not also here.
                 ex.spawn(async move {
-                    if conn.await.is_err() {
+                    let conn = serve(stream, peer.to_string(), guard);
+                    if AssertUnwindSafe(conn).catch_unwind().await.is_err() {
                         log_shared.log(LogLevel::Error, format_args!("{peer} connection task panicked (a bug)"));
                     }
                 })
