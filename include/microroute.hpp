@@ -857,6 +857,22 @@ public:
         detail::check(server_set_body_timeout(srv_, body_ms), "server_set_body_timeout");
         return *this;
     }
+    /// Connections one client address may hold (0: no limit, the default).
+    Server &set_max_connections_per_ip(unsigned n) {
+        detail::check(server_set_max_connections_per_ip(srv_, n),
+                      "server_set_max_connections_per_ip");
+        return *this;
+    }
+    /// At the limit, close the longest-idle keep-alive connection (default on).
+    Server &set_lru_purge(bool enable) {
+        detail::check(server_set_lru_purge(srv_, enable ? 1 : 0), "server_set_lru_purge");
+        return *this;
+    }
+    /// Stack of the worker threads in bytes (0: platform default).
+    Server &set_stack_size(std::size_t bytes) {
+        detail::check(server_set_stack_size(srv_, bytes), "server_set_stack_size");
+        return *this;
+    }
 
     // ---- running ---------------------------------------------------------------
 

@@ -8,6 +8,11 @@ pub struct Config {
     /// Worker threads running the executor (0 is replaced by the CPU count).
     pub workers: usize,
     pub max_connections: usize,
+    /// Connections one client address may hold open (0: no limit).
+    pub max_connections_per_ip: usize,
+    /// At the cap, close the longest-idle keep-alive connection to admit a
+    /// new one (esp_http_server's "LRU purge").
+    pub lru_purge: bool,
     /// Request line + header fields, in bytes.
     pub max_header_bytes: usize,
     /// Header field lines.
@@ -36,6 +41,8 @@ impl Default for Config {
         Config {
             workers: 0,
             max_connections: 512,
+            max_connections_per_ip: 0,
+            lru_purge: true,
             max_header_bytes: 16 * 1024,
             max_headers: 64,
             max_body_bytes: 1024 * 1024,

@@ -1147,10 +1147,99 @@ fn resp_close_and_resp_abort_close_at_once() {
 // Connection limit
 // ---------------------------------------------------------------------------
 
+const BUSY_503: &str =
+    "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\n\
+Content-Length: 24\r\nConnection: close\r\n\r\n503 Service Unavailable\n";
+
 #[test]
-fn connections_over_the_limit_get_503_and_are_closed() {
+fn at_the_limit_the_longest_idle_connection_makes_room() {
     let srv = start_basic(|s| {
         assert_eq!(server_set_max_connections(s, 2), MR_OK);
+    });
+    let mut c1 = Client::new(srv.port);
+    assert_eq!(c1.roundtrip(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").status, 200);
+    std::thread::sleep(Duration::from_millis(20));
+    let mut c2 = Client::new(srv.port);
+    assert_eq!(c2.roundtrip(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").status, 200);
+    // Both idle: the third is served, and c1 (idle longest) is closed
+    // without a response.
+    let mut c3 = Client::new(srv.port);
+    assert_eq!(c3.roundtrip(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").status, 200);
+    assert_eq!(read_until_eof(&mut c1.s, SOON).expect("c1 closed"), b"");
+    // c2 and c3 keep working; c2 is now the longest idle.
+    assert_eq!(c2.roundtrip(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").status, 200);
+    assert_eq!(c3.roundtrip(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").status, 200);
+    let mut c4 = Client::new(srv.port);
+    assert_eq!(c4.roundtrip(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").status, 200);
+    assert_eq!(read_until_eof(&mut c2.s, SOON).expect("c2 closed"), b"");
+    assert_eq!(c3.roundtrip(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").status, 200);
+}
+
+#[test]
+fn at_the_limit_with_nothing_idle_new_connections_get_503() {
+    let srv = start_basic(|s| {
+        assert_eq!(server_set_max_connections(s, 2), MR_OK);
+    });
+    // Two connections in the middle of a request head are busy, not idle.
+    let mut c1 = Client::new(srv.port);
+    c1.send(b"GET / HTTP/1.1\r\nHost: a\r\n");
+    let mut c2 = Client::new(srv.port);
+    c2.send(b"GET / HTTP/1.1\r\nHost: a\r\n");
+    std::thread::sleep(Duration::from_millis(50));
+    let mut c3 = Client::new(srv.port);
+    let raw = read_until_eof(&mut c3.s, SOON).expect("the third connection is closed");
+    assert_eq!(String::from_utf8_lossy(&raw), BUSY_503);
+    // The busy ones finish their requests undisturbed.
+    c1.send(b"\r\n");
+    assert_eq!(c1.response(false).status, 200);
+    c2.send(b"\r\n");
+    assert_eq!(c2.response(false).status, 200);
+}
+
+#[test]
+fn per_address_limit() {
+    let srv = start_basic(|s| {
+        assert_eq!(server_set_max_connections_per_ip(s, 2), MR_OK);
+    });
+    let mut a1 = Client::new(srv.port);
+    assert_eq!(a1.roundtrip(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").status, 200);
+    let mut a2 = Client::new(srv.port);
+    assert_eq!(a2.roundtrip(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").status, 200);
+    // A third from 127.0.0.1 is refused, even though the server has room.
+    let mut a3 = Client::new(srv.port);
+    let raw = read_until_eof(&mut a3.s, SOON).expect("refused and closed");
+    assert_eq!(String::from_utf8_lossy(&raw), BUSY_503);
+    // Another address is served.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&"127.0.0.2:0".parse::<std::net::SocketAddr>().unwrap().into())
+        .unwrap();
+    sock.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], srv.port)).into())
+        .unwrap();
+    let s: std::net::TcpStream = sock.into();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut b = Client { s, buf: Vec::new() };
+    assert_eq!(b.roundtrip(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").status, 200);
+    // When one of 127.0.0.1's closes, it may open another.
+    drop(a1);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut c = Client::new(srv.port);
+        let r = c.roundtrip(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 503);
+        assert!(Instant::now() < deadline, "the address's count never went down");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(a2.roundtrip(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").status, 200);
+}
+
+#[test]
+fn connections_over_the_limit_get_503_when_purging_is_off() {
+    let srv = start_basic(|s| {
+        assert_eq!(server_set_max_connections(s, 2), MR_OK);
+        assert_eq!(server_set_lru_purge(s, 0), MR_OK);
     });
     let mut c1 = Client::new(srv.port);
     assert_eq!(c1.roundtrip(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").status, 200);

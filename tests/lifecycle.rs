@@ -206,6 +206,8 @@ fn configuration_after_start_is_a_state_error() {
     assert_eq!(server_set_timeouts(srv, 1000, 1000, 1000), s);
     assert_eq!(server_set_body_timeout(srv, 1000), s);
     assert_eq!(server_set_stack_size(srv, 65536), s);
+    assert_eq!(server_set_max_connections_per_ip(srv, 4), s);
+    assert_eq!(server_set_lru_purge(srv, 0), s);
     assert_eq!(server_set_log(srv, Some(log_collect), null_mut()), s);
     assert_eq!(server_set_log(srv, None, null_mut()), s);
     assert!(last_error().contains("running"), "{}", last_error());
@@ -768,6 +770,7 @@ fn max_connections_answers_503() {
     let _g = serial();
     let srv = new_server();
     assert_eq!(server_set_max_connections(srv, 1), MR_OK);
+    assert_eq!(server_set_lru_purge(srv, 0), MR_OK);
     assert_eq!(server_start(srv), MR_OK);
     let port = server_port(srv, 0) as u16;
     let mut first = Client::new(port);

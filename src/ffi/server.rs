@@ -388,8 +388,12 @@ pub extern "C" fn server_set_workers(srv: *mut mr_server, n: c_uint) -> c_int {
 
 /// Sets the most connections open at once (default 512).
 ///
-/// A connection over the limit is answered `503 Service Unavailable` with
-/// `Retry-After: 1` and closed.
+/// When the limit is reached, the keep-alive connection that has waited
+/// longest for its next request is closed to admit the new one (see
+/// server_set_lru_purge). When none is idle, the new connection is
+/// answered `503 Service Unavailable` with `Retry-After: 1` and closed.
+/// On firmware keep it below the socket limit (`CONFIG_LWIP_MAX_SOCKETS`)
+/// minus the listener and the reactor's descriptors.
 ///
 /// Returns: MR_OK; MR_EINVAL if `srv` is NULL or `n` is 0; MR_ESTATE if
 /// running.
@@ -485,6 +489,47 @@ pub extern "C" fn server_set_timeouts(
             c.header_timeout = ms(header_ms, "header_ms")?;
             c.idle_timeout = ms(idle_ms, "idle_ms")?;
             c.write_timeout = ms(write_ms, "write_ms")?;
+            Ok(())
+        })
+    })
+}
+
+/// Limits the connections one client address may hold open (0: no
+/// limit, the default).
+///
+/// A connection over the limit is answered `503 Service Unavailable` with
+/// `Retry-After: 1` and closed; other addresses are unaffected. IPv4 and
+/// IPv6 addresses are counted as the peer address the socket reports.
+///
+/// Returns: MR_OK; MR_EINVAL if `srv` is NULL; MR_ESTATE if running.
+/// Ownership: none.
+/// Thread: any thread, not concurrently with server_start.
+#[unsafe(no_mangle)]
+pub extern "C" fn server_set_max_connections_per_ip(srv: *mut mr_server, n: c_uint) -> c_int {
+    guard(MR_EINTERNAL, || {
+        configure(srv, |c| {
+            c.max_connections_per_ip = n as usize;
+            Ok(())
+        })
+    })
+}
+
+/// Turns the "LRU purge" on (nonzero, the default) or off (0).
+///
+/// On: at the connection limit, the keep-alive connection idle the
+/// longest is closed (quietly, between requests) to admit a new one, as
+/// esp_http_server's `lru_purge_enable` does. Off: new connections get
+/// `503` with `Retry-After: 1` until one closes by itself. A request whose
+/// first bytes already arrived is never cut off by a purge.
+///
+/// Returns: MR_OK; MR_EINVAL if `srv` is NULL; MR_ESTATE if running.
+/// Ownership: none.
+/// Thread: any thread, not concurrently with server_start.
+#[unsafe(no_mangle)]
+pub extern "C" fn server_set_lru_purge(srv: *mut mr_server, enable: c_int) -> c_int {
+    guard(MR_EINTERNAL, || {
+        configure(srv, |c| {
+            c.lru_purge = enable != 0;
             Ok(())
         })
     })

@@ -27,6 +27,7 @@ use crate::http::parse::{parse_head, too_long, HeadError, HeadLimits};
 use crate::request::Request;
 use crate::response::{Response, FLUSH_THRESHOLD};
 use crate::router::Match;
+use crate::server::conns::Admitted;
 use crate::server::shared::{ConnGuard, LogLevel, Shared};
 use crate::sys;
 
@@ -55,13 +56,27 @@ struct Conn<'a> {
     resp: Response,
     body: BodyState,
     remote: String,
+    admitted: Option<Admitted>,
 }
 
 /// Serves one connection until it closes. `guard` keeps the server's
 /// connection count right even when the task is dropped at shutdown.
-pub(crate) async fn serve<S: Stream>(mut stream: S, remote: String, guard: ConnGuard) {
+#[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
+pub(crate) async fn serve<S: Stream>(stream: S, remote: String, guard: ConnGuard) {
+    serve_admitted(stream, remote, guard, None).await
+}
+
+/// [`serve`] for a connection with a place in the connection table, which
+/// lets the table close it while idle (to make room, or at stop).
+pub(crate) async fn serve_admitted<S: Stream>(
+    mut stream: S,
+    remote: String,
+    guard: ConnGuard,
+    admitted: Option<Admitted>,
+) {
     let shared: Arc<Shared> = guard.0.clone();
     let mut conn = Conn {
+        admitted,
         io: &mut stream,
         shared: &shared,
         rbuf: ReadBuf::default(),
@@ -73,6 +88,7 @@ pub(crate) async fn serve<S: Stream>(mut stream: S, remote: String, guard: ConnG
     };
     conn.req.set_remote(&conn.remote);
     conn.run().await;
+    drop(conn);
     drop(guard);
 }
 
@@ -195,21 +211,28 @@ impl Conn<'_> {
         let start = Instant::now();
         let deadline = start + cfg.idle_timeout;
         let mut released = false;
-        loop {
-            let listener = self.shared.stop.listen();
-            if self.shared.is_stopping() {
-                return Err(io::Error::other("server stopping"));
+        let shared = self.shared;
+        if let Some(a) = &self.admitted {
+            a.set_idle(start);
+        }
+        let r = loop {
+            if shared.is_stopping() {
+                break Err(io::Error::other("server stopping"));
             }
             let until = if released {
                 deadline
             } else {
                 deadline.min(start + KEEP_BUFFERS)
             };
-            let stopped = async {
-                listener.await;
-                Err(io::Error::other("server stopping"))
-            };
-            match or(fill(self.io, &mut self.rbuf, HEAD_READ, until), stopped).await {
+            // Evicted to make room, or the server is stopping.
+            let slot = self.admitted.as_ref().map(|a| &*a.slot);
+            let interrupted = poll_fn(|cx| match slot {
+                Some(s) => s
+                    .poll_interrupt(cx, &shared.stopping)
+                    .map(|()| Err(io::Error::other("closed while idle"))),
+                None => Poll::Pending,
+            });
+            match or(fill(self.io, &mut self.rbuf, HEAD_READ, until), interrupted).await {
                 Err(e) if e.kind() == io::ErrorKind::TimedOut && !released && until < deadline => {
                     self.rbuf.release_if_empty();
                     self.wbuf = Vec::new();
@@ -217,9 +240,15 @@ impl Conn<'_> {
                     self.resp.shrink();
                     released = true;
                 }
-                r => return r,
+                r => break r,
             }
+        };
+        if let Some(a) = &self.admitted {
+            // Bytes that raced an eviction are served: the client sent a
+            // request, and closing now would lose it.
+            a.set_busy();
         }
+        r
     }
 
     /// Handles one parsed request. Returns false when the connection must

@@ -11,6 +11,7 @@
 //! executor down, which drops whatever is left. The waiting happens on a
 //! helper thread, so a handler can call `stop` without waiting for itself.
 
+pub(crate) mod conns;
 pub(crate) mod shared;
 
 use std::cell::Cell;
@@ -30,8 +31,9 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::config::Config;
 use crate::deferred::RegistryRef;
 use crate::error::{Error, Result};
-use crate::http::conn::serve;
+use crate::http::conn::serve_admitted;
 use crate::router::{Handler, Router};
+use conns::Refusal;
 use shared::{ConnGuard, LogFn, LogLevel, Shared};
 
 thread_local! {
@@ -295,6 +297,7 @@ impl Server {
                 Err(e) => {
                     shared.stopping.store(true, Ordering::Release);
                     shared.stop.notify(usize::MAX);
+                    shared.table.wake_all();
                     drop(shutdown);
                     for w in workers {
                         let _ = w.join();
@@ -346,6 +349,7 @@ impl Server {
             State::Running(rt) => {
                 rt.shared.stopping.store(true, Ordering::Release);
                 rt.shared.stop.notify(usize::MAX);
+                rt.shared.table.wake_all();
                 let ctl = self.ctl.clone();
                 let stopper = g
                     .cfg
@@ -450,21 +454,25 @@ async fn accept_loop(listener: Async<TcpListener>, shared: Arc<Shared>, executor
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.get_ref().set_nodelay(true);
-                let open = shared.conns.fetch_add(1, Ordering::AcqRel) + 1;
+                shared.conns.fetch_add(1, Ordering::AcqRel);
                 let guard = ConnGuard(shared.clone());
-                if open > shared.cfg.max_connections {
-                    shared.log(
-                        LogLevel::Warn,
-                        format_args!("{peer} refused: {} connections open", open - 1),
-                    );
-                    ex.spawn(refuse_busy(stream, guard)).detach();
-                    continue;
-                }
+                let admitted = match shared.table.admit(peer.ip()) {
+                    Ok(a) => a,
+                    Err(why) => {
+                        let why = match why {
+                            Refusal::Full => "all connections busy",
+                            Refusal::PerIp => "too many connections from this address",
+                        };
+                        shared.log(LogLevel::Warn, format_args!("{peer} refused: {why}"));
+                        ex.spawn(refuse_busy(stream, guard)).detach();
+                        continue;
+                    }
+                };
                 let log_shared = shared.clone();
                 // The connection future is created inside the task, so it
                 // exists once (in the task's allocation), not also here.
                 ex.spawn(async move {
-                    let conn = serve(stream, peer.to_string(), guard);
+                    let conn = serve_admitted(stream, peer.to_string(), guard, Some(admitted));
                     if AssertUnwindSafe(conn).catch_unwind().await.is_err() {
                         log_shared.log(LogLevel::Error, format_args!("{peer} connection task panicked (a bug)"));
                     }

@@ -11,6 +11,7 @@ use event_listener::Event;
 use crate::config::Config;
 use crate::deferred::RegistryRef;
 use crate::router::Router;
+use crate::server::conns::ConnTable;
 
 /// Log levels (values are part of the C ABI).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,8 +36,10 @@ pub(crate) struct Shared {
     /// close, busy ones close after their current response.
     pub stopping: AtomicBool,
     pub stop: Event,
-    /// Open connections.
+    /// Open sockets (served and being refused).
     pub conns: AtomicUsize,
+    /// The served connections: caps, LRU purge, waking idle ones at stop.
+    pub table: Arc<ConnTable>,
     /// Notified when `conns` goes down.
     pub conn_closed: Event,
     /// Deferred handles not finished yet (outlives this run).
@@ -62,6 +65,11 @@ impl Shared {
         registry: RegistryRef,
         templates: Option<Arc<dyn Render>>,
     ) -> Self {
+        let table = Arc::new(ConnTable::new(
+            cfg.max_connections,
+            cfg.max_connections_per_ip,
+            cfg.lru_purge,
+        ));
         Shared {
             cfg,
             router,
@@ -69,6 +77,7 @@ impl Shared {
             stopping: AtomicBool::new(false),
             stop: Event::new(),
             conns: AtomicUsize::new(0),
+            table,
             conn_closed: Event::new(),
             registry,
             templates,
