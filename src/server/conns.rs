@@ -149,6 +149,12 @@ impl ConnTable {
         }
     }
 
+    /// Closes the connection idle the longest, if purging is on and one is
+    /// idle (to free a descriptor when accept runs out of them).
+    pub(crate) fn purge_one(&self) -> bool {
+        self.lru_purge && Self::evict_oldest(&self.lock())
+    }
+
     /// Wakes every connection waiting idle (the server is stopping).
     pub(crate) fn wake_all(&self) {
         let g = self.lock();

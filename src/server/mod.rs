@@ -439,6 +439,7 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 async fn accept_loop(listener: Async<TcpListener>, shared: Arc<Shared>, executor: Weak<Executor<'static>>) {
+    let mut last_logged: Option<Instant> = None;
     loop {
         let stop = shared.stop.listen();
         if shared.is_stopping() {
@@ -480,9 +481,16 @@ async fn accept_loop(listener: Async<TcpListener>, shared: Arc<Shared>, executor
                 .detach();
             }
             Err(e) => {
-                shared.log(LogLevel::Error, format_args!("accept failed: {e}"));
-                // Out of descriptors or memory: back off instead of spinning.
-                Timer::after(Duration::from_millis(100)).await;
+                // Out of descriptors or memory: make room by closing the
+                // longest-idle connection if purging is on, else back off
+                // instead of spinning on a listener that stays readable.
+                // One log line per 10 s at most.
+                if last_logged.is_none_or(|t: Instant| t.elapsed() >= Duration::from_secs(10)) {
+                    shared.log(LogLevel::Error, format_args!("accept failed: {e}"));
+                    last_logged = Some(Instant::now());
+                }
+                let pause = if shared.table.purge_one() { 5 } else { 100 };
+                Timer::after(Duration::from_millis(pause)).await;
             }
         }
     }
