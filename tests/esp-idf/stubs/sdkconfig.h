@@ -1,0 +1,81 @@
+/*
+ * Stub of the sdkconfig.h ESP-IDF generates: the Kconfig defaults of the
+ * component (esp-idf/microroute/Kconfig) and of the example
+ * (esp-idf/example/main/Kconfig.projbuild), plus the IDF settings they read.
+ * check_kconfig.py checks that these values are the Kconfig defaults. Each
+ * can be overridden with -D, as the tests do to try other settings.
+ */
+#ifndef MR_STUB_SDKCONFIG_H
+#define MR_STUB_SDKCONFIG_H
+
+/* ESP-IDF's own (lwIP's default) */
+#ifndef CONFIG_LWIP_MAX_SOCKETS
+#define CONFIG_LWIP_MAX_SOCKETS 10
+#endif
+
+/* esp-idf/microroute/Kconfig */
+#ifndef CONFIG_MICROROUTE_WORKERS
+#define CONFIG_MICROROUTE_WORKERS 1
+#endif
+#ifndef CONFIG_MICROROUTE_MAX_CONNECTIONS
+#define CONFIG_MICROROUTE_MAX_CONNECTIONS 6
+#endif
+#ifndef CONFIG_MICROROUTE_RESERVED_SOCKETS
+#define CONFIG_MICROROUTE_RESERVED_SOCKETS 2
+#endif
+#ifndef CONFIG_MICROROUTE_WORKER_STACK_SIZE
+#define CONFIG_MICROROUTE_WORKER_STACK_SIZE 16384
+#endif
+#ifndef CONFIG_MICROROUTE_MAX_HEADER_BYTES
+#define CONFIG_MICROROUTE_MAX_HEADER_BYTES 4096
+#endif
+#ifndef CONFIG_MICROROUTE_MAX_BODY_BYTES
+#define CONFIG_MICROROUTE_MAX_BODY_BYTES 16384
+#endif
+#ifndef CONFIG_MICROROUTE_MAX_HEADERS
+#define CONFIG_MICROROUTE_MAX_HEADERS 32
+#endif
+#ifndef CONFIG_MICROROUTE_HEADER_TIMEOUT_MS
+#define CONFIG_MICROROUTE_HEADER_TIMEOUT_MS 10000
+#endif
+#ifndef CONFIG_MICROROUTE_IDLE_TIMEOUT_MS
+#define CONFIG_MICROROUTE_IDLE_TIMEOUT_MS 5000
+#endif
+#ifndef CONFIG_MICROROUTE_WRITE_TIMEOUT_MS
+#define CONFIG_MICROROUTE_WRITE_TIMEOUT_MS 10000
+#endif
+#ifndef CONFIG_MICROROUTE_BODY_TIMEOUT_MS
+#define CONFIG_MICROROUTE_BODY_TIMEOUT_MS 10000
+#endif
+#ifndef CONFIG_MICROROUTE_THREAD_STACK_SIZE
+#define CONFIG_MICROROUTE_THREAD_STACK_SIZE 8192
+#endif
+#ifndef CONFIG_MICROROUTE_BLOCKING_MAX_THREADS
+#define CONFIG_MICROROUTE_BLOCKING_MAX_THREADS 2
+#endif
+#ifndef CONFIG_MICROROUTE_EVENTFD_MAX_FDS
+#define CONFIG_MICROROUTE_EVENTFD_MAX_FDS 5
+#endif
+/* CONFIG_MICROROUTE_TEMPLATES: a bool that defaults to n, so not defined */
+#ifndef CONFIG_MICROROUTE_CARGO_TOOLCHAIN
+#define CONFIG_MICROROUTE_CARGO_TOOLCHAIN ""
+#endif
+#ifndef CONFIG_MICROROUTE_CARGO_EXTRA_ARGS
+#define CONFIG_MICROROUTE_CARGO_EXTRA_ARGS ""
+#endif
+#ifndef CONFIG_MICROROUTE_CRATE_DIR
+#define CONFIG_MICROROUTE_CRATE_DIR ""
+#endif
+
+/* esp-idf/example/main/Kconfig.projbuild */
+#ifndef CONFIG_DEMO_WIFI_SSID
+#define CONFIG_DEMO_WIFI_SSID "myssid"
+#endif
+#ifndef CONFIG_DEMO_WIFI_PASSWORD
+#define CONFIG_DEMO_WIFI_PASSWORD "mypassword"
+#endif
+#ifndef CONFIG_DEMO_PORT
+#define CONFIG_DEMO_PORT 80
+#endif
+
+#endif
