@@ -60,24 +60,6 @@ fn assert_lib_error(r: &Resp, code: u16, reason: &str) {
     assert_eq!(r.text(), body);
 }
 
-/// Bytes received until EOF, or until `within` passes (then `None`).
-fn read_until_eof(s: &mut std::net::TcpStream, within: Duration) -> Option<Vec<u8>> {
-    let deadline = Instant::now() + within;
-    let mut v = Vec::new();
-    let mut tmp = [0u8; 65536];
-    loop {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        s.set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
-        match s.read(&mut tmp) {
-            Ok(0) => return Some(v),
-            Ok(n) => v.extend_from_slice(&tmp[..n]),
-            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted) => return Some(v),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return None,
-            Err(e) => panic!("read: {e}"),
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Handlers
 // ---------------------------------------------------------------------------
