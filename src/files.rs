@@ -62,7 +62,7 @@ pub fn mime_for_path(path: &str) -> &'static CStr {
 pub(crate) fn open_regular(path: &str, no_follow: bool) -> Result<(File, std::fs::Metadata)> {
     // `no_follow`: the path was checked with symlinks resolved; a link that
     // appears at the last component since then is refused (ELOOP).
-    let flags = libc::O_NONBLOCK | libc::O_NOCTTY | if no_follow { libc::O_NOFOLLOW } else { 0 };
+    let flags = open_flags(no_follow);
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(flags)
@@ -79,6 +79,18 @@ pub(crate) fn open_regular(path: &str, no_follow: bool) -> Result<(File, std::fs
         return Err(Error::Forbidden(format!("{path:?} is not a regular file").into()));
     }
     Ok((file, meta))
+}
+
+#[cfg(not(target_os = "espidf"))]
+fn open_flags(no_follow: bool) -> i32 {
+    libc::O_NONBLOCK | libc::O_NOCTTY | if no_follow { libc::O_NOFOLLOW } else { 0 }
+}
+
+/// ESP-IDF's file systems (FAT, SPIFFS, LittleFS) have neither terminals
+/// nor symbolic links.
+#[cfg(target_os = "espidf")]
+fn open_flags(_no_follow: bool) -> i32 {
+    libc::O_NONBLOCK
 }
 
 /// What a `Range` header asks of a body of `len` bytes.

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -19,8 +19,11 @@ use atomic_waker::AtomicWaker;
 #[derive(Default)]
 pub(crate) struct Slot {
     /// When the connection began waiting for its next request, in
-    /// nanoseconds since the table's epoch plus one; 0 while it is busy.
-    idle_since: AtomicU64,
+    /// milliseconds since the table's epoch (wrapping; never 0); 0 while it
+    /// is busy. 32 bits, for targets without 64-bit atomics (ESP32-C3):
+    /// ages are compared by wrapping distance from now, which is right
+    /// while no idle wait lasts 49 days (timeouts are at most that).
+    idle_since: AtomicU32,
     /// Set when the connection was chosen to make room: its idle wait ends.
     evicted: AtomicBool,
     /// The connection task, woken by eviction and by stop.
@@ -96,7 +99,7 @@ impl ConnTable {
         if self.max_per_ip > 0 && g.per_ip.get(&ip).copied().unwrap_or(0) as usize >= self.max_per_ip {
             return Err(Refusal::PerIp);
         }
-        if g.open >= self.max && !(self.lru_purge && Self::evict_oldest(&g)) {
+        if g.open >= self.max && !(self.lru_purge && self.evict_oldest(&g)) {
             return Err(Refusal::Full);
         }
         let slot = Arc::new(Slot::default());
@@ -124,7 +127,8 @@ impl ConnTable {
 
     /// Claims the connection idle the longest and tells it to close.
     /// False when none is idle.
-    fn evict_oldest(g: &Inner) -> bool {
+    fn evict_oldest(&self, g: &Inner) -> bool {
+        let now = self.stamp(Instant::now());
         loop {
             let oldest = g
                 .slots
@@ -133,7 +137,7 @@ impl ConnTable {
                 .filter(|s| !s.evicted.load(Ordering::Acquire))
                 .map(|s| (s.idle_since.load(Ordering::Acquire), s))
                 .filter(|(t, _)| *t != 0)
-                .min_by_key(|(t, _)| *t);
+                .max_by_key(|(t, _)| now.wrapping_sub(*t));
             let Some((since, slot)) = oldest else { return false };
             // The connection may have just woken for a request: claim the
             // idle period only if it is still the one we saw.
@@ -152,7 +156,13 @@ impl ConnTable {
     /// Closes the connection idle the longest, if purging is on and one is
     /// idle (to free a descriptor when accept runs out of them).
     pub(crate) fn purge_one(&self) -> bool {
-        self.lru_purge && Self::evict_oldest(&self.lock())
+        self.lru_purge && self.evict_oldest(&self.lock())
+    }
+
+    /// `t` as an idle stamp: wrapping milliseconds since the epoch, not 0.
+    fn stamp(&self, t: Instant) -> u32 {
+        let ms = t.saturating_duration_since(self.epoch).as_millis() as u32;
+        ms.max(1)
     }
 
     /// Wakes every connection waiting idle (the server is stopping).
@@ -173,8 +183,7 @@ impl ConnTable {
 impl Admitted {
     /// Marks the connection idle from `now` (waiting for a next request).
     pub(crate) fn set_idle(&self, now: Instant) {
-        let t = now.saturating_duration_since(self.table.epoch).as_nanos() as u64;
-        self.slot.idle_since.store(t.saturating_add(1), Ordering::Release);
+        self.slot.idle_since.store(self.table.stamp(now), Ordering::Release);
     }
 
     /// Marks the connection busy again. True if it was evicted meanwhile
@@ -228,12 +237,13 @@ mod tests {
     #[test]
     fn full_evicts_the_longest_idle() {
         let t = Arc::new(ConnTable::new(3, 0, true));
-        let now = Instant::now();
         let a = t.admit(A).unwrap();
         let b = t.admit(A).unwrap();
         let c = t.admit(A).unwrap();
-        b.set_idle(now);
-        c.set_idle(now + Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(3));
+        b.set_idle(Instant::now());
+        std::thread::sleep(Duration::from_millis(3));
+        c.set_idle(Instant::now());
         let d = t.admit(A).unwrap();
         assert!(b.slot.evicted.load(Ordering::Acquire), "b idled first");
         assert!(!c.slot.evicted.load(Ordering::Acquire));
