@@ -93,12 +93,12 @@ static void *client(void *p) {
         CHECK_INT(tl_send(keep, req, off), 0);
         for (i = 0; i < 5; i++) {
             tl_resp r;
-            char expect[128];
+            char expect[256];
             CHECK_INT(tl_read_response(keep, &r, 0), 0);
             if (i == 2) {
                 int k;
                 size_t o = 0;
-                for (k = 0; k < 20; k++) o += (size_t)snprintf(expect + o, sizeof expect - o, "%d-p%d:%d;", a->id, i, k);
+                for (k = 0; k < 20 && o < sizeof expect; k++) o += (size_t)snprintf(expect + o, sizeof expect - o, "%d-p%d:%d;", a->id, i, k);
                 CHECK(r.chunked);
                 if (o < sizeof expect) CHECK_BODY(&r, expect);
             } else {
