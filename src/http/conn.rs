@@ -166,18 +166,23 @@ impl Conn<'_> {
         loop {
             if !self.rbuf.is_empty() {
                 let data = self.rbuf.data();
-                // Parse again only once a line is complete: a head trickled
-                // in byte by byte is not parsed once per byte.
-                if scanned == 0 || data[scanned - 1..].contains(&b'\n') {
-                    match parse_head(data, &lim, &known, &mut self.req) {
+                // Only the first max_header_bytes are judged, so bytes past
+                // the limit cannot change the answer however they arrive.
+                let full = data.len() >= cfg.max_header_bytes;
+                let window = &data[..data.len().min(cfg.max_header_bytes)];
+                // Parse again only once a line is complete (or the limit is
+                // reached): a head trickled in byte by byte is not parsed
+                // once per byte.
+                if scanned == 0 || full || data[scanned - 1..].contains(&b'\n') {
+                    match parse_head(window, &lim, &known, &mut self.req) {
                         Ok(Some(len)) => return Ok(len),
                         Ok(None) => {}
                         Err(e) => return Err(Stop::Reply(e)),
                     }
                 }
                 scanned = data.len();
-                if data.len() >= cfg.max_header_bytes {
-                    return Err(Stop::Reply(too_long(data, cfg.max_header_bytes)));
+                if full {
+                    return Err(Stop::Reply(too_long(window, cfg.max_header_bytes)));
                 }
             }
             if self.flush().await.is_err() {

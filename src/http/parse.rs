@@ -144,14 +144,20 @@ fn parse_other_version(
     skip: usize,
 ) -> Result<Option<usize>, HeadError> {
     let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
-        // Still inside the request line: wait while it can become valid.
-        let tail = buf.rsplit(|&b| b == b' ').next().unwrap_or_default();
+        // Still inside the request line: wait while it can become valid,
+        // judging it as the whole line will be judged (its third word; a
+        // CR may already end it).
+        let line = buf.strip_suffix(b"\r").unwrap_or(buf);
+        let mut words = line.split(|&b| b == b' ');
+        let (_, _, version, extra) = (words.next(), words.next(), words.next(), words.next());
         let pattern = b"HTTP/0.0";
-        let prefix_ok = tail.len() <= pattern.len()
-            && tail
-                .iter()
-                .zip(pattern)
-                .all(|(&b, &p)| if p == b'0' { b.is_ascii_digit() } else { b == p });
+        let prefix_ok = extra.is_none()
+            && version.is_none_or(|v| {
+                v.len() <= pattern.len()
+                    && v.iter()
+                        .zip(pattern)
+                        .all(|(&b, &p)| if p == b'0' { b.is_ascii_digit() } else { b == p })
+            });
         return if prefix_ok {
             Ok(None)
         } else {
@@ -159,7 +165,12 @@ fn parse_other_version(
         };
     };
     let line = buf[..nl].strip_suffix(b"\r").unwrap_or(&buf[..nl]);
-    let version = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
+    // method SP target SP version: exactly three words.
+    let mut words = line.split(|&b| b == b' ');
+    let version = match (words.next(), words.next(), words.next(), words.next()) {
+        (Some(_), Some(_), Some(v), None) => v,
+        _ => return Err(err(400, "malformed request line")),
+    };
     match version {
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit() => {
             if *major == b'1' && *minor >= b'2' {
