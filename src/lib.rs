@@ -16,6 +16,9 @@ pub mod error;
 mod exchange;
 pub mod ffi;
 pub mod files;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod json;
 mod request;

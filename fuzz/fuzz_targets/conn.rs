@@ -1,0 +1,6 @@
+//! See `microroute::fuzzing::conn` for the input format and what it checks.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| microroute::fuzzing::conn(data));
