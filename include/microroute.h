@@ -1162,17 +1162,17 @@ int server_set_timeouts(mr_server *srv,
                         unsigned int idle_ms,
                         unsigned int write_ms);
 
-// Limits the connections one client address may hold open (0: no
-// limit, the default).
+// Limits the connections one client address may hold open.
 //
-// A connection over the limit is answered `503 Service Unavailable` with
+// 0, the default, means no limit. A connection over the limit is answered `503 Service Unavailable` with
 // `Retry-After: 1` and closed; other addresses are unaffected. IPv4 and
 // IPv6 addresses are counted as the peer address the socket reports.
 //
 // Returns: MR_OK; MR_EINVAL if `srv` is NULL; MR_ESTATE if running.
 // Ownership: none.
 // Thread: any thread, not concurrently with server_start.
-int server_set_max_connections_per_ip(mr_server *srv, unsigned int n);
+int server_set_max_connections_per_ip(mr_server *srv,
+                                      unsigned int n);
 
 // Turns the "LRU purge" on (nonzero, the default) or off (0).
 //

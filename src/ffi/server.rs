@@ -494,10 +494,9 @@ pub extern "C" fn server_set_timeouts(
     })
 }
 
-/// Limits the connections one client address may hold open (0: no
-/// limit, the default).
+/// Limits the connections one client address may hold open.
 ///
-/// A connection over the limit is answered `503 Service Unavailable` with
+/// 0, the default, means no limit. A connection over the limit is answered `503 Service Unavailable` with
 /// `Retry-After: 1` and closed; other addresses are unaffected. IPv4 and
 /// IPv6 addresses are counted as the peer address the socket reports.
 ///
