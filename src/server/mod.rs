@@ -288,7 +288,24 @@ impl Server {
             let spawned = g.cfg.thread(format!("microroute-{i}")).spawn(move || {
                 WORKER_OF.with(|w| w.set(id));
                 smol::block_on(ex.run(async {
-                    let _ = until.recv().await;
+                    // The channel closing wakes this thread. On polling's
+                    // poll(2) backend (ESP-IDF's) that wake-up was seen to
+                    // get lost now and then, leaving the worker in an
+                    // unbounded poll() and server_stop waiting for it
+                    // forever; a once-a-second look at the channel bounds
+                    // the damage to a second.
+                    let closed = async {
+                        while !until.is_closed() {
+                            Timer::after(Duration::from_secs(1)).await;
+                        }
+                    };
+                    or(
+                        async {
+                            until.recv().await.ok();
+                        },
+                        closed,
+                    )
+                    .await;
                 }));
                 WORKER_OF.with(|w| w.set(0));
             });
