@@ -14,7 +14,7 @@
 // Success.
 #define MR_OK 0
 
-// Bad argument: NULL, invalid header name/value (CR, LF, NUL), bad status code, invalid JSON.
+// Bad argument: NULL, invalid header name/value (CR, LF, NUL), bad status code, invalid JSON, a string argument that is not UTF-8 (any function), a length above PTRDIFF_MAX, an empty key in a JSON path (req_json_* too).
 #define MR_EINVAL -1
 
 // Not valid now: header change after headers were sent, body after a redirect or abort, configuration after `server_start`.

@@ -9,7 +9,7 @@ use crate::error::Error;
 
 /// Success.
 pub const MR_OK: c_int = 0;
-/// Bad argument: NULL, invalid header name/value (CR, LF, NUL), bad status code, invalid JSON.
+/// Bad argument: NULL, invalid header name/value (CR, LF, NUL), bad status code, invalid JSON, a string argument that is not UTF-8 (any function), a length above PTRDIFF_MAX, an empty key in a JSON path (req_json_* too).
 pub const MR_EINVAL: c_int = -1;
 /// Not valid now: header change after headers were sent, body after a redirect or abort, configuration after `server_start`.
 pub const MR_ESTATE: c_int = -2;
