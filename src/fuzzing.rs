@@ -1556,7 +1556,7 @@ fn run_conn(variant: usize, input: &[u8], sched: Schedule) -> Vec<u8> {
     let guard = ConnGuard(shared.clone());
     let mut stream = MemStream::new(input, sched);
     let started = Instant::now();
-    smol::block_on(crate::http::conn::serve(&mut stream, "fuzz:1".to_owned(), guard));
+    smol::block_on(crate::http::conn::serve(&mut stream, "fuzz:1".to_owned(), guard, None));
     let took = started.elapsed();
     assert!(
         took < Duration::from_millis(2500),

@@ -60,20 +60,10 @@ struct Conn<'a> {
 }
 
 /// Serves one connection until it closes. `guard` keeps the server's
-/// connection count right even when the task is dropped at shutdown.
-#[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
-pub(crate) async fn serve<S: Stream>(stream: S, remote: String, guard: ConnGuard) {
-    serve_admitted(stream, remote, guard, None).await
-}
-
-/// [`serve`] for a connection with a place in the connection table, which
-/// lets the table close it while idle (to make room, or at stop).
-pub(crate) async fn serve_admitted<S: Stream>(
-    mut stream: S,
-    remote: String,
-    guard: ConnGuard,
-    admitted: Option<Admitted>,
-) {
+/// connection count right even when the task is dropped at shutdown;
+/// `admitted`, its place in the connection table, lets the table close it
+/// while idle (to make room, or at stop).
+pub(crate) async fn serve<S: Stream>(mut stream: S, remote: String, guard: ConnGuard, admitted: Option<Admitted>) {
     let shared: Arc<Shared> = guard.0.clone();
     let mut conn = Conn {
         admitted,

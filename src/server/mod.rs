@@ -31,7 +31,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::config::Config;
 use crate::deferred::RegistryRef;
 use crate::error::{Error, Result};
-use crate::http::conn::serve_admitted;
+use crate::http::conn::serve;
 use crate::router::{Handler, Router};
 use conns::Refusal;
 use shared::{ConnGuard, LogFn, LogLevel, Shared};
@@ -490,7 +490,7 @@ async fn accept_loop(listener: Async<TcpListener>, shared: Arc<Shared>, executor
                 // The connection future is created inside the task, so it
                 // exists once (in the task's allocation), not also here.
                 ex.spawn(async move {
-                    let conn = serve_admitted(stream, peer.to_string(), guard, Some(admitted));
+                    let conn = serve(stream, peer.to_string(), guard, Some(admitted));
                     if AssertUnwindSafe(conn).catch_unwind().await.is_err() {
                         log_shared.log(LogLevel::Error, format_args!("{peer} connection task panicked (a bug)"));
                     }
