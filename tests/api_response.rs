@@ -10,54 +10,10 @@ use common::*;
 use std::ffi::{c_char, c_int, CString};
 use std::io::Read;
 use std::ptr::{null, null_mut};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 // ---- helpers local to this file ------------------------------------------
-
-/// Return codes recorded by a handler: `label=code` lines. Handlers hold
-/// `busy()` while they run, so `take()` can wait for a handler that sent
-/// its response before it finished recording.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>);
-
-struct Busy(Arc<AtomicUsize>);
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-impl Log {
-    fn busy(&self) -> Busy {
-        self.1.fetch_add(1, Ordering::SeqCst);
-        Busy(self.1.clone())
-    }
-    fn rc(&self, label: &str, code: c_int) {
-        self.0.lock().unwrap().push(format!("{label}={code}"));
-    }
-    fn note(&self, s: String) {
-        self.0.lock().unwrap().push(s);
-    }
-    /// Waits (bounded) until `n` lines were recorded, then takes them.
-    fn take_when(&self, n: usize, within: Duration) -> Vec<String> {
-        let deadline = Instant::now() + within;
-        while self.0.lock().unwrap().len() < n && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        self.take()
-    }
-    /// The lines so far, once no handler using this log is running.
-    fn take(&self) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.1.load(Ordering::SeqCst) != 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
 
 /// A one-route server: `GET|HEAD|POST /t` runs `f` with a fresh log.
 fn one(f: impl Fn(&Log, *mut mr_req, *mut mr_resp) -> c_int + Send + Sync + 'static) -> (Running, Log) {
@@ -2011,7 +1967,7 @@ fn send_to_a_client_that_does_not_read_times_out() {
                     return 0;
                 }
             }
-            l.note("never blocked".into());
+            l.note("never blocked");
             0
         });
     });
@@ -2047,7 +2003,7 @@ fn send_to_a_client_that_went_away_fails_with_eclosed() {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        log.note("never failed".into());
+        log.note("never failed");
         0
     });
     let mut s = connect(srv.port);

@@ -17,10 +17,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 /// Generous bound for "happens soon, not a hang".
 const SOON: Duration = Duration::from_secs(5);
@@ -39,26 +39,7 @@ const MTIME_HTTP: &str = "Sun, 09 Sep 2001 01:46:40 GMT";
 // Helpers
 // ---------------------------------------------------------------------------
 
-/// A fresh folder under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
 impl TempDir {
-    fn new(tag: &str) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
-        let p = std::env::temp_dir().join(format!(
-            "microroute-files-{}-{tag}-{}-{nanos}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::create_dir(&p).expect("create the temp dir");
-        TempDir(p)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
     /// Writes `data` to `name` with the fixed mtime; returns the path.
     fn write(&self, name: &str, data: &[u8]) -> PathBuf {
         let p = self.join(name);
@@ -73,21 +54,6 @@ impl TempDir {
         File::create(&p).unwrap().set_len(len).unwrap();
         set_mtime(&p, MTIME_SECS, MTIME_NANOS);
         p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        // Make everything removable again (the permission test chmods).
-        if let Ok(rd) = fs::read_dir(&self.0) {
-            for e in rd.flatten() {
-                let p = e.path();
-                if p.is_file() && !p.is_symlink() {
-                    fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).ok();
-                }
-            }
-        }
-        fs::remove_dir_all(&self.0).ok();
     }
 }
 

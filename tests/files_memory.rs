@@ -10,24 +10,10 @@ use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
-/// Removes the test folder on drop, also when an assertion fails.
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        fs::remove_dir_all(&self.0).ok();
-    }
-}
-
 #[test]
 fn one_gib_file_with_constant_memory() {
     const LEN: u64 = 1 << 30;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let dir = TempDir(std::env::temp_dir().join(format!("microroute-files-memory-{}-{nanos}", std::process::id())));
-    fs::create_dir(&dir.0).unwrap();
+    let dir = TempDir::new("files-memory");
     // Sparse: takes no disk space, reads as zeros.
     let big = dir.0.join("huge.bin");
     File::create(&big).unwrap().set_len(LEN).unwrap();

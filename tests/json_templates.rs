@@ -16,54 +16,11 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::ptr::{null, null_mut};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 // ---- helpers local to this file ------------------------------------------
-
-/// Return codes recorded by handlers: `label=code` lines. Handlers hold
-/// `busy()` while they run, so `take()` can wait for a handler that sent
-/// its response before it finished recording.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>);
-
-struct Busy(Arc<AtomicUsize>);
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-impl Log {
-    fn busy(&self) -> Busy {
-        self.1.fetch_add(1, Ordering::SeqCst);
-        Busy(self.1.clone())
-    }
-    fn rc(&self, label: &str, code: c_int) {
-        self.0.lock().unwrap().push(format!("{label}={code}"));
-    }
-    fn note(&self, s: impl Into<String>) {
-        self.0.lock().unwrap().push(s.into());
-    }
-    /// Waits (bounded) until `n` lines were recorded, then takes them.
-    fn take_when(&self, n: usize, within: Duration) -> Vec<String> {
-        let deadline = Instant::now() + within;
-        while self.0.lock().unwrap().len() < n && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        self.take()
-    }
-    /// The lines so far, once no handler using this log is running.
-    fn take(&self) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.1.load(Ordering::SeqCst) != 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
 
 /// The class of the last error on this thread, from its prefix.
 fn err_class() -> &'static str {
@@ -692,22 +649,13 @@ fn json_documents_do_not_leak_between_requests_on_a_connection() {
 // 2. Templates
 // ===========================================================================
 
-/// A fresh folder under the system temp dir, removed on drop. Templates go
-/// in its `tpl` subfolder; files beside it are "outside".
-struct TempDir(PathBuf);
-
+/// Templates go in a temp dir's `tpl` subfolder; files beside it are
+/// "outside".
 impl TempDir {
-    fn new(tag: &str) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
-        let p = std::env::temp_dir().join(format!(
-            "microroute-tmpl-{}-{tag}-{}-{nanos}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::create_dir(&p).expect("create the temp dir");
-        fs::create_dir(p.join("tpl")).expect("create tpl");
-        TempDir(p)
+    fn with_tpl(tag: &str) -> Self {
+        let d = TempDir::new(tag);
+        fs::create_dir(d.join("tpl")).expect("create tpl");
+        d
     }
 
     fn tpl(&self) -> PathBuf {
@@ -722,12 +670,6 @@ impl TempDir {
         }
         fs::write(&p, text).expect("write a template");
         p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        fs::remove_dir_all(&self.0).ok();
     }
 }
 
@@ -812,7 +754,7 @@ fn assert_render_fails(r: &Resp, code: c_int) -> String {
 
 #[test]
 fn seed_template_example_html() {
-    let dir = TempDir::new("seed");
+    let dir = TempDir::with_tpl("seed");
     dir.write(
         "example.html",
         "<!doctype html>\n<title>Example</title>\n<p>{{ var }}</p>\n",
@@ -834,7 +776,7 @@ fn seed_template_example_html() {
 
 #[test]
 fn template_inheritance_include_loops_and_filters() {
-    let dir = TempDir::new("features");
+    let dir = TempDir::with_tpl("features");
     dir.write(
         "base.html",
         "<title>{% block title %}Default{% endblock %}</title>|<main>{% block body %}{% endblock %}</main>",
@@ -871,7 +813,7 @@ fn template_inheritance_include_loops_and_filters() {
 
 #[test]
 fn template_autoescape_by_extension() {
-    let dir = TempDir::new("escape");
+    let dir = TempDir::with_tpl("escape");
     for name in ["a.html", "a.htm", "a.xml", "a.txt", "sub/b.html"] {
         dir.write(name, "[{{ v }}]");
     }
@@ -890,7 +832,7 @@ fn template_autoescape_by_extension() {
 
 #[test]
 fn template_contexts() {
-    let dir = TempDir::new("ctx");
+    let dir = TempDir::with_tpl("ctx");
     dir.write("hello.html", "Hello {{ name|default(\"anon\") }}!");
     let (srv, log) = {
         let log = Log::default();
@@ -998,7 +940,7 @@ fn template_contexts() {
 
 #[test]
 fn template_missing_and_syntax_errors() {
-    let dir = TempDir::new("errors");
+    let dir = TempDir::with_tpl("errors");
     dir.write("bad.html", "<p>one</p>\n<p>two</p>\n{% if %}\n<p>four</p>\n");
     dir.write("partials/broken.html", "ok\n{{ x + }}\n");
     dir.write("includes-broken.html", "head\n{% include \"partials/broken.html\" %}\n");
@@ -1037,7 +979,7 @@ fn template_missing_and_syntax_errors() {
 /// error (the engine's recursion limit), not a crash of the server.
 #[test]
 fn template_recursion_is_an_error_not_a_crash() {
-    let dir = TempDir::new("recursion");
+    let dir = TempDir::with_tpl("recursion");
     dir.write("self.html", "x{% include \"self.html\" %}");
     dir.write("a.html", "a{% include \"b.html\" %}");
     dir.write("b.html", "b{% include \"a.html\" %}");
@@ -1059,7 +1001,7 @@ fn template_recursion_is_an_error_not_a_crash() {
 /// message must not say that the existing template is missing.
 #[test]
 fn template_including_a_missing_template_names_the_missing_one() {
-    let dir = TempDir::new("inc-missing");
+    let dir = TempDir::with_tpl("inc-missing");
     dir.write("includes-missing.html", "head\n{% include \"nope.html\" %}\n");
     dir.write("extends-missing.html", "{% extends \"nobase.html\" %}\n");
     let srv = tmpl_server(&dir.tpl(), None, |_| {});
@@ -1079,7 +1021,7 @@ fn template_including_a_missing_template_names_the_missing_one() {
 
 #[test]
 fn template_names_cannot_leave_the_folder() {
-    let dir = TempDir::new("escape-names");
+    let dir = TempDir::with_tpl("escape-names");
     dir.write("example.html", "inside");
     dir.write(".hidden", "hidden");
     dir.write("sub/.hidden.html", "hidden");
@@ -1130,7 +1072,7 @@ fn template_names_cannot_leave_the_folder() {
 
 #[test]
 fn template_includes_cannot_leave_the_folder_either() {
-    let dir = TempDir::new("escape-include");
+    let dir = TempDir::with_tpl("escape-include");
     fs::write(dir.0.join("outside.html"), "OUTSIDE").unwrap();
     dir.write("inc.html", "[{% include \"../outside.html\" %}]");
     dir.write("ext.html", "{% extends \"/etc/passwd\" %}");
@@ -1149,7 +1091,7 @@ fn template_includes_cannot_leave_the_folder_either() {
 
 #[test]
 fn templates_without_a_folder_and_folder_settings() {
-    let dir = TempDir::new("settings");
+    let dir = TempDir::with_tpl("settings");
     dir.write("x.html", "x");
     fs::write(dir.0.join("file"), "not a folder").unwrap();
     // Setting the folder: missing, a file, NULL.
@@ -1197,7 +1139,7 @@ fn rewrite(path: &Path, text: &str, mtime: SystemTime) {
 
 #[test]
 fn templates_reload_when_a_file_changes() {
-    let dir = TempDir::new("reload");
+    let dir = TempDir::with_tpl("reload");
     let page = dir.write("page.html", "v1 {% include \"part.html\" %}");
     let part = dir.write("part.html", "p1");
     let srv = tmpl_server(&dir.tpl(), None, |_| {});
@@ -1220,7 +1162,7 @@ fn templates_reload_when_a_file_changes() {
 
 #[test]
 fn templates_are_not_reloaded_when_reloading_is_off() {
-    let dir = TempDir::new("noreload");
+    let dir = TempDir::with_tpl("noreload");
     let page = dir.write("page.html", "v1");
     dir.write("other.html", "o1");
     let srv = tmpl_server(&dir.tpl(), Some(false), |_| {});
@@ -1241,7 +1183,7 @@ fn templates_are_not_reloaded_when_reloading_is_off() {
 /// `tar x` or `cp -p` do on deployment) is a change too.
 #[test]
 fn templates_reload_a_file_whose_mtime_went_back() {
-    let dir = TempDir::new("reload-back");
+    let dir = TempDir::with_tpl("reload-back");
     let page = dir.write("page.html", "v1");
     dir.write("newest.html", "n");
     let srv = tmpl_server(&dir.tpl(), None, |_| {});
@@ -1255,7 +1197,7 @@ fn templates_reload_a_file_whose_mtime_went_back() {
 /// (here another file in the folder is newer than the deleted one).
 #[test]
 fn templates_reload_notices_a_deleted_file() {
-    let dir = TempDir::new("reload-delete");
+    let dir = TempDir::with_tpl("reload-delete");
     let page = dir.write("page.html", "v1");
     dir.write("other.html", "written after page.html");
     let srv = tmpl_server(&dir.tpl(), None, |_| {});

@@ -15,8 +15,7 @@ use std::ffi::{c_int, c_uint};
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 // ---------------------------------------------------------------------------
 // Fixture
@@ -59,20 +58,16 @@ const MTIME_HTTP: &str = "Sun, 09 Sep 2001 01:46:40 GMT";
 ///   outside/secret.txt
 ///   www-evil/x
 struct Fixture {
-    root: PathBuf,
+    /// Removed on drop (remove_dir_all removes links, never what they
+    /// point to).
+    dir: TempDir,
 }
 
 impl Fixture {
     fn new(tag: &str) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
-        let root = std::env::temp_dir().join(format!(
-            "microroute-static-{}-{tag}-{}-{nanos}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::create_dir(&root).expect("create the fixture root");
-        let f = Fixture { root };
+        let f = Fixture {
+            dir: TempDir::new(&format!("static-{tag}")),
+        };
         let www = f.www_path();
         for d in [
             "www",
@@ -83,7 +78,7 @@ impl Fixture {
             "outside",
             "www-evil",
         ] {
-            fs::create_dir_all(f.root.join(d)).unwrap();
+            fs::create_dir_all(f.dir.0.join(d)).unwrap();
         }
         fs::create_dir(www.join(CRLF_DIR)).unwrap();
         f.write("www/index.html", INDEX.as_bytes());
@@ -101,9 +96,9 @@ impl Fixture {
         }
         f.write("outside/secret.txt", SECRET.as_bytes());
         f.write("www-evil/x", EVIL.as_bytes());
-        symlink(f.root.join("outside/secret.txt"), www.join("secret.txt")).unwrap();
+        symlink(f.dir.0.join("outside/secret.txt"), www.join("secret.txt")).unwrap();
         symlink("/etc", www.join("link-etc")).unwrap();
-        symlink(f.root.join("www-evil"), www.join("evil-link")).unwrap();
+        symlink(f.dir.0.join("www-evil"), www.join("evil-link")).unwrap();
         symlink("/dev/zero", www.join("zero")).unwrap();
         let st = std::process::Command::new("mkfifo")
             .arg(www.join("fifo"))
@@ -115,25 +110,18 @@ impl Fixture {
 
     /// Writes a file with the fixed modification time.
     fn write(&self, rel: &str, data: &[u8]) {
-        let p = self.root.join(rel);
+        let p = self.dir.0.join(rel);
         fs::write(&p, data).unwrap();
         let file = fs::OpenOptions::new().write(true).open(&p).unwrap();
         file.set_modified(UNIX_EPOCH + Duration::from_secs(MTIME_SECS)).unwrap();
     }
 
     fn www_path(&self) -> PathBuf {
-        self.root.join("www")
+        self.dir.0.join("www")
     }
 
     fn www(&self) -> String {
         self.www_path().to_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        // remove_dir_all removes links, never what they point to.
-        let _ = fs::remove_dir_all(&self.root);
     }
 }
 
@@ -872,7 +860,7 @@ fn option_and_argument_validation() {
     let www = fx.www();
     let file = fx.www_path().join("index.html");
     let file = file.to_str().unwrap();
-    let missing = fx.root.join("does-not-exist");
+    let missing = fx.dir.join("does-not-exist");
     let missing = missing.to_str().unwrap();
 
     let srv = server_new();
@@ -1086,7 +1074,7 @@ fn add_inside_links(fx: &Fixture) {
     symlink(w.join("v2/real.js.gz.data"), w.join("v2/real.js.gz")).unwrap();
     symlink(w.join("v2/index.html"), w.join("linked/index.html")).unwrap();
     symlink(w.join("css/site.css"), w.join("alias.css")).unwrap();
-    symlink(fx.root.join("outside/secret.txt"), w.join("index-out/index.html")).unwrap();
+    symlink(fx.dir.join("outside/secret.txt"), w.join("index-out/index.html")).unwrap();
 }
 
 /// A link whose target is inside the folder is an ordinary file of the

@@ -6,6 +6,7 @@
 use std::ffi::{c_int, c_void, CStr, CString};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -468,5 +469,89 @@ pub fn read_until_eof(s: &mut std::net::TcpStream, within: Duration) -> Option<V
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return None,
             Err(e) => panic!("read: {e}"),
         }
+    }
+}
+
+/// Return codes recorded by handlers: `label=code` lines. Handlers hold
+/// `busy()` while they run, so `take()` can wait for a handler that sent
+/// its response before it finished recording.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>);
+
+pub struct Busy(Arc<AtomicUsize>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Log {
+    pub fn busy(&self) -> Busy {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        Busy(self.1.clone())
+    }
+    pub fn rc(&self, label: &str, code: c_int) {
+        self.0.lock().unwrap().push(format!("{label}={code}"));
+    }
+    pub fn note(&self, s: impl Into<String>) {
+        self.0.lock().unwrap().push(s.into());
+    }
+    /// Waits (bounded) until `n` lines were recorded, then takes them.
+    pub fn take_when(&self, n: usize, within: Duration) -> Vec<String> {
+        let deadline = Instant::now() + within;
+        while self.0.lock().unwrap().len() < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.take()
+    }
+    /// The lines so far, once no handler using this log is running.
+    pub fn take(&self) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.1.load(Ordering::SeqCst) != 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// A fresh folder under the system temp dir, removed on drop (also when an
+/// assertion fails). Files in it that a test made unreadable are made
+/// removable first.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let p = std::env::temp_dir().join(format!(
+            "microroute-test-{}-{tag}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir(&p).expect("create the temp dir");
+        TempDir(p)
+    }
+
+    pub fn join(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(rd) = std::fs::read_dir(&self.0) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_file() && !p.is_symlink() {
+                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).ok();
+                }
+            }
+        }
+        std::fs::remove_dir_all(&self.0).ok();
     }
 }
