@@ -416,7 +416,7 @@ impl Exchange<'_> {
 
     /// The value at `path` (None: the whole document) of the request body
     /// parsed as JSON (read and parsed once; a copy).
-    pub fn json_value(&mut self, path: Option<&str>) -> Result<Option<serde_json::Value>> {
+    pub fn json_value(&mut self, path: Option<&str>) -> Result<Option<&serde_json::Value>> {
         if self.req.json.is_none() {
             let parsed = serde_json::from_slice(self.body()?)
                 .map_err(|e| Error::invalid(format!("the request body is not JSON: {e}")))?;
@@ -426,8 +426,8 @@ impl Exchange<'_> {
             return Ok(None);
         };
         match path {
-            None => Ok(Some(doc.clone())),
-            Some(p) => Ok(crate::json::get_path(doc, p)?.cloned()),
+            None => Ok(Some(doc)),
+            Some(p) => crate::json::get_path(doc, p),
         }
     }
 

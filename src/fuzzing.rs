@@ -1309,7 +1309,7 @@ fn conn_router(fallback: bool) -> Router {
         "/json",
         handler(|ex| {
             let v = match ex.json_value(Some("a")) {
-                Ok(v) => v.unwrap_or(serde_json::Value::Null),
+                Ok(v) => v.cloned().unwrap_or(serde_json::Value::Null),
                 Err(_) => return ex.response_mut().set_text("not json").is_ok(),
             };
             let _ = ex.response_mut().json_set("got", v);

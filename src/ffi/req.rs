@@ -356,27 +356,30 @@ pub extern "C" fn req_http_version(req: *const mr_req) -> c_int {
     })
 }
 
-/// Looks `path` up in the request body parsed as JSON; the lookup for the
-/// req_json_* functions.
-fn json_at(
+/// Looks `path` up in the request body parsed as JSON and applies `f` to
+/// the value found (borrowed: nothing is copied but what `f` makes); the
+/// lookup for the req_json_* functions.
+fn json_at<R>(
     req: *mut mr_req,
     path: *const c_char,
-) -> Result<(&'static mut crate::Exchange<'static>, serde_json::Value), c_int> {
+    f: impl FnOnce(&serde_json::Value) -> R,
+) -> Result<(&'static mut crate::Exchange<'static>, R), c_int> {
     let Some(ex) = exchange(req) else {
         return Err(einval("req is NULL"));
     };
     let path = super::opt_str(path, "path")?;
-    match ex.json_value(path) {
-        Ok(Some(v)) => Ok((ex, v)),
+    let found = match ex.json_value(path) {
+        Ok(Some(v)) => f(v),
         Ok(None) => {
             super::error::set_last(
                 super::error::MR_ENOTFOUND,
                 &format!("not found: no JSON value at {:?}", path.unwrap_or("")),
             );
-            Err(super::error::MR_ENOTFOUND)
+            return Err(super::error::MR_ENOTFOUND);
         }
-        Err(e) => Err(code_of(&e)),
-    }
+        Err(e) => return Err(code_of(&e)),
+    };
+    Ok((ex, found))
 }
 
 fn json_type_error(what: &str) -> c_int {
@@ -401,15 +404,15 @@ pub extern "C" fn req_json_str(req: *mut mr_req, path: *const c_char) -> *const 
             einval("path is NULL");
             return std::ptr::null();
         }
-        match json_at(req, path) {
-            Ok((ex, serde_json::Value::String(s))) => match ex.keep_string(s) {
+        match json_at(req, path, |v| v.as_str().map(str::to_owned)) {
+            Ok((ex, Some(s))) => match ex.keep_string(s) {
                 Ok(c) => c.as_ptr(),
                 Err(e) => {
                     code_of(&e);
                     std::ptr::null()
                 }
             },
-            Ok(_) => {
+            Ok((_, None)) => {
                 json_type_error("a string");
                 std::ptr::null()
             }
@@ -429,21 +432,34 @@ pub extern "C" fn req_json_str(req: *mut mr_req, path: *const c_char) -> *const 
 #[unsafe(no_mangle)]
 pub extern "C" fn req_json_int(req: *mut mr_req, path: *const c_char, out: *mut i64) -> c_int {
     guard(MR_EINTERNAL, || {
-        if path.is_null() || out.is_null() {
-            return einval("path or out is NULL");
-        }
-        match json_at(req, path) {
-            Ok((_, v)) => match v.as_i64() {
-                // SAFETY: `out` is a writable int64_t (checked non-NULL).
-                Some(n) => unsafe {
-                    *out = n;
-                    MR_OK
-                },
-                None => json_type_error("an integer"),
-            },
-            Err(c) => c,
-        }
+        json_scalar(req, path, out, "an integer", serde_json::Value::as_i64)
     })
+}
+
+/// Looks up `path` and writes `conv` of the value to `*out`, or answers
+/// with the code (`what` names the expected type in the error).
+fn json_scalar<T>(
+    req: *mut mr_req,
+    path: *const c_char,
+    out: *mut T,
+    what: &str,
+    conv: impl FnOnce(&serde_json::Value) -> Option<T>,
+) -> c_int {
+    if path.is_null() || out.is_null() {
+        return einval("path or out is NULL");
+    }
+    match json_at(req, path, conv) {
+        Ok((_, v)) => match v {
+            Some(n) => {
+                // SAFETY: `out` is a writable T (checked non-NULL; the
+                // caller's pointer type says so).
+                unsafe { *out = n };
+                MR_OK
+            }
+            None => json_type_error(what),
+        },
+        Err(c) => c,
+    }
 }
 
 /// A number from the request's JSON body.
@@ -458,20 +474,7 @@ pub extern "C" fn req_json_int(req: *mut mr_req, path: *const c_char, out: *mut 
 #[unsafe(no_mangle)]
 pub extern "C" fn req_json_double(req: *mut mr_req, path: *const c_char, out: *mut f64) -> c_int {
     guard(MR_EINTERNAL, || {
-        if path.is_null() || out.is_null() {
-            return einval("path or out is NULL");
-        }
-        match json_at(req, path) {
-            Ok((_, v)) => match v.as_f64() {
-                // SAFETY: `out` is a writable double (checked non-NULL).
-                Some(n) => unsafe {
-                    *out = n;
-                    MR_OK
-                },
-                None => json_type_error("a number"),
-            },
-            Err(c) => c,
-        }
+        json_scalar(req, path, out, "a number", serde_json::Value::as_f64)
     })
 }
 
@@ -487,18 +490,7 @@ pub extern "C" fn req_json_double(req: *mut mr_req, path: *const c_char, out: *m
 #[unsafe(no_mangle)]
 pub extern "C" fn req_json_bool(req: *mut mr_req, path: *const c_char, out: *mut c_int) -> c_int {
     guard(MR_EINTERNAL, || {
-        if path.is_null() || out.is_null() {
-            return einval("path or out is NULL");
-        }
-        match json_at(req, path) {
-            Ok((_, serde_json::Value::Bool(b))) => {
-                // SAFETY: `out` is a writable int (checked non-NULL).
-                unsafe { *out = c_int::from(b) };
-                MR_OK
-            }
-            Ok(_) => json_type_error("true or false"),
-            Err(c) => c,
-        }
+        json_scalar(req, path, out, "true or false", |v| v.as_bool().map(c_int::from))
     })
 }
 
@@ -515,14 +507,16 @@ pub extern "C" fn req_json_bool(req: *mut mr_req, path: *const c_char, out: *mut
 /// Thread: the thread running the handler.
 #[unsafe(no_mangle)]
 pub extern "C" fn req_json_raw(req: *mut mr_req, path: *const c_char) -> *const c_char {
-    guard(std::ptr::null(), || match json_at(req, path) {
-        Ok((ex, v)) => match ex.keep_string(v.to_string()) {
-            Ok(c) => c.as_ptr(),
-            Err(e) => {
-                code_of(&e);
-                std::ptr::null()
-            }
-        },
-        Err(_) => std::ptr::null(),
+    guard(std::ptr::null(), || {
+        match json_at(req, path, serde_json::Value::to_string) {
+            Ok((ex, text)) => match ex.keep_string(text) {
+                Ok(c) => c.as_ptr(),
+                Err(e) => {
+                    code_of(&e);
+                    std::ptr::null()
+                }
+            },
+            Err(_) => std::ptr::null(),
+        }
     })
 }
