@@ -75,6 +75,22 @@ fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Sends `GET /slow/{i}` on `n` connections and waits (bounded) until
+/// every one is parked as a deferred response.
+fn park_requests(port: u16, n: usize, parked: &Mutex<Vec<(usize, Handle)>>) -> Vec<Client> {
+    let clients = (0..n)
+        .map(|i| {
+            let mut c = Client::new(port);
+            c.send(format!("GET /slow/{i} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+            c
+        })
+        .collect();
+    wait_for(&format!("{n} requests in flight"), Duration::from_secs(10), || {
+        parked.lock().unwrap().len() == n
+    });
+    clients
+}
+
 #[test]
 fn stop_lets_250_in_flight_responses_finish() {
     let _g = serial();
@@ -83,16 +99,7 @@ fn stop_lets_250_in_flight_responses_finish() {
     let parked: Arc<Mutex<Vec<(usize, Handle)>>> = Arc::default();
     let srv = parking_server(parked.clone(), 1000);
     let port = srv.port;
-    let mut clients: Vec<Client> = (0..N)
-        .map(|i| {
-            let mut c = Client::new(port);
-            c.send(format!("GET /slow/{i} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
-            c
-        })
-        .collect();
-    wait_for("250 requests in flight", Duration::from_secs(10), || {
-        parked.lock().unwrap().len() == N
-    });
+    let mut clients = park_requests(port, N, &parked);
     // Stop with 3 s of grace from another thread; finish the responses
     // 300 ms into it.
     let grace = Duration::from_millis(3000);
@@ -139,16 +146,7 @@ fn responses_outliving_the_grace_are_cut_off_visibly() {
     let parked: Arc<Mutex<Vec<(usize, Handle)>>> = Arc::default();
     let srv = parking_server(parked.clone(), 1000);
     let port = srv.port;
-    let mut clients: Vec<Client> = (0..N)
-        .map(|i| {
-            let mut c = Client::new(port);
-            c.send(format!("GET /slow/{i} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
-            c
-        })
-        .collect();
-    wait_for("requests in flight", Duration::from_secs(10), || {
-        parked.lock().unwrap().len() == N
-    });
+    let mut clients = park_requests(port, N, &parked);
     // Half have begun a chunked body; the other half sent nothing yet.
     for (i, h) in parked.lock().unwrap().iter() {
         if i % 2 == 0 {
