@@ -186,14 +186,12 @@ impl Response {
         self.reason = None;
         self.hbuf.clear();
         self.fields.clear();
-        self.body.clear();
+        self.drop_body();
         self.declared_len = None;
         self.user_close = false;
         self.redirected = false;
         self.heartbeat = None;
-        self.file = None;
         self.auto_type = false;
-        self.json = None;
     }
 
     /// Releases buffers while the connection idles.
@@ -260,6 +258,19 @@ impl Response {
         });
     }
 
+    /// Sets the one field `name` (any earlier ones with that name go).
+    fn replace_field(&mut self, name: &[u8], value: &[u8]) {
+        self.remove_fields(name);
+        self.push_field(name, value);
+    }
+
+    /// Drops whatever body was set: bytes, file and JSON document.
+    fn drop_body(&mut self) {
+        self.body.clear();
+        self.file = None;
+        self.json = None;
+    }
+
     fn remove_fields(&mut self, name: &[u8]) {
         let hbuf = &self.hbuf;
         self.fields.retain(|f| {
@@ -303,8 +314,7 @@ impl Response {
         self.check_open()?;
         let (n, v) = (name.as_bytes(), value.as_bytes());
         self.check_header(n, v)?;
-        self.remove_fields(n);
-        self.push_field(n, v);
+        self.replace_field(n, v);
         Ok(())
     }
 
@@ -446,13 +456,10 @@ impl Response {
         if self.redirected {
             return Err(Error::state("the response is a redirect"));
         }
-        self.remove_fields(b"content-type");
-        self.push_field(b"Content-Type", content_type.as_bytes());
+        self.replace_field(b"Content-Type", content_type.as_bytes());
         self.auto_type = true;
-        self.body.clear();
+        self.drop_body();
         self.body.extend_from_slice(data);
-        self.file = None;
-        self.json = None;
         Ok(())
     }
 
@@ -497,8 +504,7 @@ impl Response {
         if fresh {
             self.body.clear();
             self.file = None;
-            self.remove_fields(b"content-type");
-            self.push_field(b"Content-Type", b"application/json");
+            self.replace_field(b"Content-Type", b"application/json");
             self.auto_type = true;
         }
         self.json = Some(doc);
@@ -520,12 +526,9 @@ impl Response {
         check_location(location.as_bytes())?;
         self.check_open()?;
         self.status = code;
-        self.body.clear();
-        self.file = None;
-        self.json = None;
+        self.drop_body();
         self.remove_fields(b"content-type");
-        self.remove_fields(b"location");
-        self.push_field(b"Location", location.as_bytes());
+        self.replace_field(b"Location", location.as_bytes());
         self.redirected = true;
         Ok(())
     }
@@ -732,14 +735,11 @@ impl Response {
                 self.status = code;
                 self.reason = reason.map(str::to_owned);
                 self.redirected = false;
-                self.body.clear();
-                self.file = None;
-                self.json = None;
+                self.drop_body();
                 match content {
                     Some(c) => self.body.extend_from_slice(c),
                     None => {
-                        self.remove_fields(b"content-type");
-                        self.push_field(b"Content-Type", b"text/plain; charset=utf-8");
+                        self.replace_field(b"Content-Type", b"text/plain; charset=utf-8");
                         default_page(&mut self.body, code, reason);
                     }
                 }
@@ -845,8 +845,7 @@ impl Response {
         }
         self.check_can_send()?;
         if self.phase == Phase::Open {
-            self.remove_fields(b"content-type");
-            self.push_field(b"Content-Type", b"text/event-stream");
+            self.replace_field(b"Content-Type", b"text/event-stream");
             if !self.has_header(b"cache-control") {
                 self.push_field(b"Cache-Control", b"no-cache");
             }
@@ -884,8 +883,7 @@ impl Response {
 
     fn set_validators(&mut self, etag: &str, last_modified: &str) {
         for (n, v) in [(&b"ETag"[..], etag), (b"Last-Modified", last_modified)] {
-            self.remove_fields(n);
-            self.push_field(n, v.as_bytes());
+            self.replace_field(n, v.as_bytes());
         }
     }
 
@@ -901,12 +899,10 @@ impl Response {
     pub(crate) fn set_unsatisfiable(&mut self, len: u64) {
         self.status = 416;
         self.file = None;
-        self.remove_fields(b"content-range");
         let mut v = b"bytes */".to_vec();
         push_decimal(&mut v, len);
-        self.push_field(b"Content-Range", &v);
-        self.remove_fields(b"content-type");
-        self.push_field(b"Content-Type", b"text/plain; charset=utf-8");
+        self.replace_field(b"Content-Range", &v);
+        self.replace_field(b"Content-Type", b"text/plain; charset=utf-8");
         self.body.clear();
         default_page(&mut self.body, 416, None);
     }
@@ -924,13 +920,11 @@ impl Response {
         self.body.clear();
         self.json = None;
         if self.auto_type || !self.has_header(b"content-type") {
-            self.remove_fields(b"content-type");
-            self.push_field(b"Content-Type", mime.as_bytes());
+            self.replace_field(b"Content-Type", mime.as_bytes());
             self.auto_type = true;
         }
         self.set_validators(etag, last_modified);
-        self.remove_fields(b"accept-ranges");
-        self.push_field(b"Accept-Ranges", b"bytes");
+        self.replace_field(b"Accept-Ranges", b"bytes");
         if let Some((first, count, total)) = partial {
             self.status = 206;
             let mut v = b"bytes ".to_vec();
@@ -939,8 +933,7 @@ impl Response {
             push_decimal(&mut v, first + count - 1);
             v.push(b'/');
             push_decimal(&mut v, total);
-            self.remove_fields(b"content-range");
-            self.push_field(b"Content-Range", &v);
+            self.replace_field(b"Content-Range", &v);
         }
         self.file = Some(file);
     }
