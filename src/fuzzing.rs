@@ -52,21 +52,12 @@ use crate::util::{
 
 /// A small deterministic generator for split points and sizes (xorshift64*),
 /// seeded from the input so a crash reproduces from its bytes alone.
-struct Rng(u64);
+use crate::util::XorShift as Rng;
 
 impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
     /// 1..=max.
     fn size(&mut self, max: usize) -> usize {
-        1 + (self.next() % max.max(1) as u64) as usize
+        1 + self.below(max)
     }
 }
 

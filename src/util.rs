@@ -173,6 +173,32 @@ pub(crate) fn parse_decimal(s: &[u8]) -> Option<u64> {
     Some(n)
 }
 
+/// xorshift64*: a small deterministic generator for the robustness tests
+/// and the fuzz targets (input-derived splits). Not for anything secret.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) struct XorShift(pub(crate) u64);
+
+#[cfg(any(test, feature = "fuzzing"))]
+impl XorShift {
+    /// A generator from any seed (zero would stay zero: forced odd).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn new(seed: u64) -> Self {
+        XorShift(seed | 1)
+    }
+
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// 0..n (0 when n is 0).
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,20 +17,7 @@ mod robustness_tests {
     use super::parse::{parse_head, HeadLimits, STANDARD_METHODS};
     use crate::request::Request;
 
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            // xorshift64*
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
-    }
+    use crate::util::XorShift as Rng;
 
     const INTERESTING: &[u8] = b"\r\n :;,=\"\\\t\x00\x0b\x7f\x80\xff0159afAF-+_%/?#*@[]HTTP";
 
