@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use smol::channel::{Receiver, Sender, TrySendError};
 use smol::future::or;
-use smol::Timer;
 
 use crate::error::{Error, Result};
 use crate::response::{Phase, Response, Sink};
@@ -82,8 +81,8 @@ impl ChannelSink {
             Err(TrySendError::Full(msg)) => {
                 let tx = &self.tx;
                 let t = self.write_timeout;
-                let sent = smol::block_on(or(async { tx.send(msg).await.map_err(|_| Error::Closed) }, async {
-                    Timer::after(t).await;
+                let sent = crate::rt::block_on(or(async { tx.send(msg).await.map_err(|_| Error::Closed) }, async {
+                    crate::rt::sleep(t).await;
                     Err(Error::TimedOut)
                 }));
                 match sent {

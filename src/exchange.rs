@@ -54,7 +54,7 @@ impl Sink for Wire<'_> {
         if self.broken {
             return Err(Error::Closed);
         }
-        let r = smol::block_on(write_all2(self.io, self.wbuf, data, self.write_timeout));
+        let r = crate::rt::block_on(write_all2(self.io, self.wbuf, data, self.write_timeout));
         self.wbuf.clear();
         r.map_err(|e| {
             self.broken = true;
@@ -64,7 +64,7 @@ impl Sink for Wire<'_> {
 
     fn shutdown(&mut self) {
         if !self.broken {
-            smol::block_on(shutdown(self.io));
+            crate::rt::block_on(shutdown(self.io));
         }
         self.broken = true;
     }
@@ -281,7 +281,7 @@ impl Exchange<'_> {
                     n
                 } else {
                     let deadline = self.body_deadline();
-                    match smol::block_on(read_until(self.wire.io, &mut out[..want], deadline)) {
+                    match crate::rt::block_on(read_until(self.wire.io, &mut out[..want], deadline)) {
                         Ok(0) => return Err(self.poisoned(400, Error::Closed)),
                         Ok(n) => n,
                         Err(e) => {
@@ -328,7 +328,7 @@ impl Exchange<'_> {
                     }
                 }
                 let deadline = self.body_deadline();
-                match smol::block_on(fill(self.wire.io, self.rbuf, 16 * 1024, deadline)) {
+                match crate::rt::block_on(fill(self.wire.io, self.rbuf, 16 * 1024, deadline)) {
                     Ok(0) => return Err(self.poisoned(400, Error::Closed)),
                     Ok(_) => {}
                     Err(e) => {

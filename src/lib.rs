@@ -10,6 +10,9 @@
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod bench_api;
 pub mod config;
 mod deferred;
 pub mod error;
@@ -24,6 +27,7 @@ mod json;
 mod request;
 mod response;
 pub mod router;
+mod rt;
 pub mod server;
 mod sys;
 #[cfg(feature = "templates")]

@@ -25,3 +25,120 @@ pub(crate) fn sendfile(out_fd: i32, in_fd: i32, offset: &mut u64, count: usize) 
 pub(crate) fn sendfile(_out_fd: i32, _in_fd: i32, _offset: &mut u64, _count: usize) -> io::Result<usize> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
+
+#[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+pub(crate) use linux::{accept4, Epoll, EventFd};
+
+/// epoll, eventfd and accept4: what the edge-triggered worker loop
+/// (`crate::rt::edge`) needs, one syscall per call.
+#[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+mod linux {
+    use std::io;
+    use std::net::{SocketAddr, TcpStream};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+    fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r)
+        }
+    }
+
+    /// An epoll instance.
+    #[derive(Debug)]
+    pub(crate) struct Epoll(OwnedFd);
+
+    impl Epoll {
+        pub(crate) fn new() -> io::Result<Epoll> {
+            // SAFETY: no pointers; the result is checked before use.
+            let fd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+            // SAFETY: `fd` was just created and is owned by nothing else.
+            Ok(Epoll(unsafe { OwnedFd::from_raw_fd(fd) }))
+        }
+
+        /// Adds `fd` with interest `events`; events report `data`.
+        pub(crate) fn add(&self, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
+            let mut ev = libc::epoll_event { events, u64: data };
+            // SAFETY: `ev` is a valid epoll_event for the call; a bad `fd`
+            // is reported as an error, not undefined behaviour.
+            cvt(unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) })?;
+            Ok(())
+        }
+
+        /// Waits up to `timeout_ms` (-1: no limit) and fills `events` (up
+        /// to its capacity). An interrupted wait returns no events.
+        pub(crate) fn wait(&self, events: &mut Vec<libc::epoll_event>, timeout_ms: i32) -> io::Result<usize> {
+            events.clear();
+            let cap = libc::c_int::try_from(events.capacity()).unwrap_or(libc::c_int::MAX);
+            // SAFETY: the kernel writes at most `cap` events into the
+            // vector's spare capacity, and we expose only the `n` written.
+            let n = unsafe { libc::epoll_wait(self.0.as_raw_fd(), events.as_mut_ptr(), cap, timeout_ms) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                return if e.kind() == io::ErrorKind::Interrupted {
+                    Ok(0)
+                } else {
+                    Err(e)
+                };
+            }
+            // SAFETY: epoll_wait initialised the first `n` (<= cap) entries.
+            unsafe { events.set_len(n as usize) };
+            Ok(n as usize)
+        }
+    }
+
+    /// A non-blocking eventfd: how other threads wake a sleeping worker.
+    #[derive(Debug)]
+    pub(crate) struct EventFd(OwnedFd);
+
+    impl EventFd {
+        pub(crate) fn new() -> io::Result<EventFd> {
+            // SAFETY: no pointers; the result is checked before use.
+            let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+            // SAFETY: `fd` was just created and is owned by nothing else.
+            Ok(EventFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+        }
+
+        pub(crate) fn fd(&self) -> RawFd {
+            self.0.as_raw_fd()
+        }
+
+        /// Adds one to the counter, making the descriptor readable.
+        pub(crate) fn signal(&self) {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a valid u64. A full counter
+            // (EAGAIN) still leaves the descriptor readable, so the error
+            // is not needed.
+            unsafe { libc::write(self.fd(), (&one as *const u64).cast(), 8) };
+        }
+
+        /// Resets the counter.
+        pub(crate) fn drain(&self) {
+            let mut n: u64 = 0;
+            // SAFETY: reads 8 bytes into a valid u64; EAGAIN (already
+            // zero) is fine.
+            unsafe { libc::read(self.fd(), (&mut n as *mut u64).cast(), 8) };
+        }
+    }
+
+    /// `accept4(2)` with `SOCK_NONBLOCK | SOCK_CLOEXEC`: a connection ready
+    /// for the worker loop in one syscall.
+    pub(crate) fn accept4(listener: RawFd) -> io::Result<(TcpStream, Option<SocketAddr>)> {
+        // SAFETY: the closure gets valid storage and length pointers from
+        // socket2, which accept4 fills in.
+        let (fd, addr) = unsafe {
+            socket2::SockAddr::try_init(|storage, len| {
+                cvt(libc::accept4(
+                    listener,
+                    storage.cast(),
+                    len,
+                    libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                ))
+            })
+        }?;
+        // SAFETY: accept4 returned a new descriptor owned by nothing else.
+        let stream = unsafe { TcpStream::from_raw_fd(fd) };
+        Ok((stream, addr.as_socket()))
+    }
+}

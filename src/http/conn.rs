@@ -17,16 +17,16 @@ use std::time::{Duration, Instant};
 
 use smol::channel::Receiver;
 use smol::future::{or, pending, poll_fn};
-use smol::Timer;
 
 use crate::deferred::{Handoff, Msg, Producer};
 use crate::exchange::{BodyState, Exchange, Leftover, Wire};
 use crate::files::FileBody;
-use crate::http::io::{fill, shutdown, write_all2, ReadBuf, Stream};
+use crate::http::io::{fill, readable_until, shutdown, write_all2, ReadBuf, Stream};
 use crate::http::parse::{parse_head, too_long, HeadError, HeadLimits};
 use crate::request::Request;
 use crate::response::{Response, FLUSH_THRESHOLD};
 use crate::router::Match;
+use crate::rt::sleep;
 use crate::server::conns::Admitted;
 use crate::server::shared::{ConnGuard, LogLevel, Shared};
 use crate::sys;
@@ -227,7 +227,16 @@ impl Conn<'_> {
                     .map(|()| Err(io::Error::other("closed while idle"))),
                 None => Poll::Pending,
             });
-            match or(fill(self.io, &mut self.rbuf, HEAD_READ, until), interrupted).await {
+            // An idle connection holds no read buffer: it goes back to
+            // this thread's pool until bytes arrive.
+            self.rbuf.park();
+            let io = &mut *self.io;
+            let rbuf = &mut self.rbuf;
+            let read = async {
+                readable_until(&mut *io, until).await?;
+                fill(io, rbuf, HEAD_READ, until).await
+            };
+            match or(read, interrupted).await {
                 Err(e) if e.kind() == io::ErrorKind::TimedOut && !released && until < deadline => {
                     self.rbuf.release_if_empty();
                     self.wbuf = Vec::new();
@@ -414,7 +423,7 @@ impl Conn<'_> {
                 let tick = async {
                     match &heartbeat {
                         Some((every, _)) => {
-                            Timer::after(*every).await;
+                            sleep(*every).await;
                         }
                         None => pending::<()>().await,
                     }
@@ -544,9 +553,10 @@ impl Conn<'_> {
                     Ok(0) => return false,
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.io.write_blocked();
                         let io = &mut *self.io;
                         let ready = or(poll_fn(move |cx| io.poll_writable(cx)), async {
-                            Timer::after(write_timeout).await;
+                            sleep(write_timeout).await;
                             Err(io::ErrorKind::TimedOut.into())
                         })
                         .await;

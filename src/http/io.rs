@@ -2,15 +2,18 @@
 //! and from blocking code (a handler running inline on a worker, which
 //! drives the same futures with `block_on`).
 
+use std::cell::RefCell;
 use std::io::{self, IoSlice};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use smol::future::{or, FutureExt};
+use smol::future::{or, poll_fn, FutureExt};
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use smol::{Async, Timer};
+use smol::Async;
+
+use crate::rt::{sleep, sleep_until};
 
 /// A connection's byte stream: a TCP socket in production, an in-memory
 /// stream in tests and fuzzing.
@@ -31,6 +34,17 @@ pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {
     fn poll_writable(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
+
+    /// A write made around the async writer (`sendfile`) would have
+    /// blocked: `poll_writable` waits for room from now on.
+    fn write_blocked(&self) {}
+
+    /// Ready when a read may find bytes (or EOF), so an idle connection
+    /// can wait without a buffer. Streams without a socket are always
+    /// ready.
+    fn poll_readable(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
 }
 
 impl Stream for Async<TcpStream> {
@@ -45,6 +59,10 @@ impl Stream for Async<TcpStream> {
     fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Async::poll_writable(self, cx)
     }
+
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Async::poll_readable(self, cx)
+    }
 }
 
 fn timed_out() -> io::Error {
@@ -54,7 +72,17 @@ fn timed_out() -> io::Error {
 /// Reads once, failing with `TimedOut` at `deadline`.
 pub(crate) async fn read_until(io: &mut dyn Stream, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
     or(io.read(buf), async {
-        Timer::at(deadline).await;
+        sleep_until(deadline).await;
+        Err(timed_out())
+    })
+    .await
+}
+
+/// Waits until a read may find bytes, failing with `TimedOut` at
+/// `deadline`.
+pub(crate) async fn readable_until(io: &mut dyn Stream, deadline: Instant) -> io::Result<()> {
+    or(poll_fn(move |cx| io.poll_readable(cx)), async {
+        sleep_until(deadline).await;
         Err(timed_out())
     })
     .await
@@ -76,7 +104,7 @@ pub(crate) async fn write_all2(io: &mut dyn Stream, mut a: &[u8], mut b: &[u8], 
         };
         let n = write
             .or(async {
-                Timer::after(idle).await;
+                sleep(idle).await;
                 Err(timed_out())
             })
             .await?;
@@ -93,27 +121,42 @@ pub(crate) async fn write_all2(io: &mut dyn Stream, mut a: &[u8], mut b: &[u8], 
 /// Flushes and shuts down the write side: the peer reads EOF at once.
 pub(crate) async fn shutdown(io: &mut dyn Stream) {
     let _ = or(io.close(), async {
-        Timer::after(Duration::from_millis(100)).await;
+        sleep(Duration::from_millis(100)).await;
         Ok(())
     })
     .await;
     io.shutdown_write();
 }
 
-/// A read buffer with a consumed prefix, compacted as it goes.
+/// Read buffers of idle connections, kept per thread for the next
+/// connection with bytes to read: an idle keep-alive connection holds no
+/// read buffer, and a busy worker allocates none per request.
+const POOL_BUFFERS: usize = 64;
+/// Larger buffers (a body was read through them) are freed instead.
+const POOL_MAX_CAPACITY: usize = 16 * 1024;
+
+thread_local! {
+    static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A read buffer with a consumed prefix, compacted as it goes. The bytes
+/// past the data stay initialised between reads, so offering spare room
+/// costs nothing after the first time (no 4 KiB zero-fill per read).
 #[derive(Debug, Default)]
 pub(crate) struct ReadBuf {
+    /// Every byte initialised; the data is `buf[start..end]`.
     buf: Vec<u8>,
     start: usize,
+    end: usize,
 }
 
 impl ReadBuf {
     pub(crate) fn data(&self) -> &[u8] {
-        &self.buf[self.start..]
+        &self.buf[self.start..self.end]
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.buf.len() - self.start
+        self.end - self.start
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -122,34 +165,58 @@ impl ReadBuf {
 
     pub(crate) fn consume(&mut self, n: usize) {
         self.start += n;
-        if self.start == self.buf.len() {
-            self.buf.clear();
+        if self.start == self.end {
             self.start = 0;
+            self.end = 0;
         }
     }
 
     /// Free space of at least `want` bytes at the end (compacting first).
     pub(crate) fn spare(&mut self, want: usize) -> &mut [u8] {
-        if self.start > 0 && self.buf.capacity() - self.buf.len() < want {
-            self.buf.drain(..self.start);
+        if self.buf.capacity() == 0 {
+            if let Ok(Some(b)) = POOL.try_with(|p| p.borrow_mut().pop()) {
+                self.buf = b;
+            }
+        }
+        if self.start > 0 && self.buf.len() - self.end < want {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
-        let len = self.buf.len();
-        self.buf.resize(len + want, 0);
-        &mut self.buf[len..]
+        if self.buf.len() < self.end + want {
+            self.buf.resize(self.end + want, 0);
+        }
+        &mut self.buf[self.end..self.end + want]
     }
 
     /// Keeps `n` of the bytes offered by the last `spare`.
     pub(crate) fn commit(&mut self, offered: usize, n: usize) {
-        let len = self.buf.len();
-        self.buf.truncate(len - offered + n);
+        debug_assert!(n <= offered && self.end + offered <= self.buf.len());
+        self.end += n;
     }
 
     /// Releases the memory of an empty buffer.
     pub(crate) fn release_if_empty(&mut self) {
         if self.is_empty() {
-            self.buf = Vec::new();
-            self.start = 0;
+            *self = ReadBuf::default();
+        }
+    }
+
+    /// Lends an empty buffer's memory to this thread's pool (the next
+    /// `spare` takes one back).
+    pub(crate) fn park(&mut self) {
+        if !self.is_empty() || self.buf.capacity() == 0 {
+            return;
+        }
+        let buf = std::mem::take(&mut self.buf);
+        *self = ReadBuf::default();
+        if buf.capacity() <= POOL_MAX_CAPACITY {
+            let _ = POOL.try_with(|p| {
+                let mut p = p.borrow_mut();
+                if p.len() < POOL_BUFFERS {
+                    p.push(buf);
+                }
+            });
         }
     }
 }
@@ -181,6 +248,19 @@ mod tests {
         assert_eq!(rb.data(), b"bcd");
         rb.consume(3);
         assert!(rb.is_empty());
+        // Compaction keeps the unread bytes in order.
+        let s = rb.spare(4);
+        s.copy_from_slice(b"wxyz");
+        rb.commit(4, 4);
+        rb.consume(2);
+        let s = rb.spare(8);
+        s[0] = b'!';
+        rb.commit(8, 1);
+        assert_eq!(rb.data(), b"yz!");
         rb.release_if_empty();
+        assert_eq!(rb.data(), b"yz!", "not empty: kept");
+        rb.consume(3);
+        rb.release_if_empty();
+        assert!(rb.buf.capacity() == 0);
     }
 }

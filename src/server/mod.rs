@@ -1,21 +1,25 @@
 //! Server lifecycle.
 //!
 //! `start` binds every listener in the calling thread (so a busy port fails
-//! at once), then starts `workers` threads that run one shared smol
-//! `Executor` of the server's own. The accept loops and every connection
-//! are tasks on it; handlers run inline on the worker that polls their
+//! at once), then starts `workers` threads. On Linux each worker runs its
+//! own edge-triggered epoll loop and executor ([`crate::rt::edge`]) and
+//! accepts on every listener itself; a connection stays on the worker that
+//! accepted it. Elsewhere (and on the poll(2) back end ESP-IDF uses) the
+//! workers share one smol `Executor`, on which one accept loop per listener
+//! runs. Either way handlers run inline on the worker that polls their
 //! connection.
 //!
 //! `stop(grace)` stops accepting at once, closes idle connections, lets busy
-//! ones finish their current response (up to `grace`), then shuts the
-//! executor down, which drops whatever is left. The waiting happens on a
-//! helper thread, so a handler can call `stop` without waiting for itself.
+//! ones finish their current response (up to `grace`), then ends the
+//! workers, which drops whatever is left. The waiting happens on a helper
+//! thread, so a handler can call `stop` without waiting for itself.
 
 pub(crate) mod conns;
 pub(crate) mod shared;
 
 use std::cell::Cell;
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
@@ -25,14 +29,16 @@ use std::time::{Duration, Instant};
 use event_listener::Listener as _;
 use smol::future::{or, FutureExt as _};
 use smol::io::AsyncWriteExt as _;
-use smol::{Async, Executor, Timer};
+use smol::{Async, Executor, LocalExecutor};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::Config;
 use crate::deferred::RegistryRef;
 use crate::error::{Error, Result};
 use crate::http::conn::serve;
+use crate::http::io::Stream;
 use crate::router::{Handler, Router};
+use crate::rt;
 use conns::Refusal;
 use shared::{ConnGuard, LogFn, LogLevel, Shared};
 
@@ -43,7 +49,9 @@ thread_local! {
 
 struct Runtime {
     shared: Arc<Shared>,
-    executor: Arc<Executor<'static>>,
+    /// The smol back end's shared executor (the epoll one has one per
+    /// worker, dropped by it).
+    executor: Option<Arc<Executor<'static>>>,
     workers: Vec<JoinHandle<()>>,
     /// Dropping it ends the workers' run loops.
     shutdown: smol::channel::Sender<()>,
@@ -254,12 +262,11 @@ impl Server {
         let mut listeners = Vec::with_capacity(g.addrs.len());
         for addr in &g.addrs {
             let l = bind(*addr).map_err(|e| Error::Addr(format!("{addr}: {e}")))?;
-            let l = Async::new(l).map_err(|e| Error::Addr(format!("{addr}: {e}")))?;
             listeners.push(l);
         }
         let ports = listeners
             .iter()
-            .map(|l| l.get_ref().local_addr().map(|a| a.port()).unwrap_or(0))
+            .map(|l| l.local_addr().map(|a| a.port()).unwrap_or(0))
             .collect();
 
         let templates = match &g.templates_dir {
@@ -273,41 +280,18 @@ impl Server {
             self.ctl.registry.clone(),
             templates,
         ));
-        let executor = Arc::new(Executor::new());
-        for l in listeners {
-            executor
-                .spawn(accept_loop(l, shared.clone(), Arc::downgrade(&executor)))
-                .detach();
-        }
         let (shutdown, until_shutdown) = smol::channel::bounded::<()>(1);
         let mut workers = Vec::new();
+        let mut start = Workers::new(listeners, &shared)?;
         for i in 0..g.cfg.worker_count() {
-            let ex = executor.clone();
-            let until = until_shutdown.clone();
             let id = self.id();
-            let spawned = g.cfg.thread(format!("microroute-{i}")).spawn(move || {
-                WORKER_OF.with(|w| w.set(id));
-                smol::block_on(ex.run(async {
-                    // The channel closing wakes this thread. On polling's
-                    // poll(2) backend (ESP-IDF's) that wake-up was seen to
-                    // get lost now and then, leaving the worker in an
-                    // unbounded poll() and server_stop waiting for it
-                    // forever; a once-a-second look at the channel bounds
-                    // the damage to a second.
-                    let closed = async {
-                        while !until.is_closed() {
-                            Timer::after(Duration::from_secs(1)).await;
-                        }
-                    };
-                    or(
-                        async {
-                            until.recv().await.ok();
-                        },
-                        closed,
-                    )
-                    .await;
-                }));
-                WORKER_OF.with(|w| w.set(0));
+            let spawned = start.worker().and_then(|run| {
+                let until = until_shutdown.clone();
+                g.cfg.thread(format!("microroute-{i}")).spawn(move || {
+                    WORKER_OF.with(|w| w.set(id));
+                    run(until);
+                    WORKER_OF.with(|w| w.set(0));
+                })
             });
             match spawned {
                 Ok(h) => workers.push(h),
@@ -326,7 +310,7 @@ impl Server {
         g.ports = ports;
         g.state = State::Running(Runtime {
             shared,
-            executor,
+            executor: start.executor(),
             workers,
             shutdown,
         });
@@ -452,15 +436,176 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.set_reuse_address(true)?;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
     Ok(socket.into())
 }
 
-async fn accept_loop(listener: Async<TcpListener>, shared: Arc<Shared>, executor: Weak<Executor<'static>>) {
+/// A listening socket of either back end.
+trait Accept {
+    type Conn: Stream + 'static;
+    /// The next connection, with `TCP_NODELAY` set.
+    async fn accept(&self) -> std::io::Result<(Self::Conn, SocketAddr)>;
+}
+
+impl Accept for Async<TcpListener> {
+    type Conn = Async<TcpStream>;
+    async fn accept(&self) -> std::io::Result<(Self::Conn, SocketAddr)> {
+        let (stream, peer) = Async::<TcpListener>::accept(self).await?;
+        stream.get_ref().set_nodelay(true)?;
+        Ok((stream, peer))
+    }
+}
+
+#[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+impl Accept for rt::edge::Listener {
+    type Conn = rt::edge::Conn;
+    async fn accept(&self) -> std::io::Result<(Self::Conn, SocketAddr)> {
+        rt::edge::Listener::accept(self).await
+    }
+}
+
+/// Where the accept loop puts connection tasks: the shared executor, or
+/// the worker's own.
+trait Spawn {
+    /// False once the executor is gone (the server is stopping).
+    fn spawn(&self, f: impl Future<Output = ()> + Send + 'static) -> bool;
+}
+
+impl Spawn for Weak<Executor<'static>> {
+    fn spawn(&self, f: impl Future<Output = ()> + Send + 'static) -> bool {
+        self.upgrade().map(|ex| ex.spawn(f).detach()).is_some()
+    }
+}
+
+impl Spawn for std::rc::Weak<LocalExecutor<'static>> {
+    fn spawn(&self, f: impl Future<Output = ()> + Send + 'static) -> bool {
+        self.upgrade().map(|ex| ex.spawn(f).detach()).is_some()
+    }
+}
+
+/// How the workers are started: with the epoll loop, each worker owns a
+/// reactor and an executor and accepts on every listener itself; with
+/// smol, they share one executor, on which one accept loop per listener
+/// runs.
+enum Workers {
+    #[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+    Edge {
+        listeners: Vec<Arc<TcpListener>>,
+        shared: Arc<Shared>,
+    },
+    #[cfg(not(all(target_os = "linux", not(polling_test_poll_backend))))]
+    Smol(Arc<Executor<'static>>),
+}
+
+type WorkerFn = Box<dyn FnOnce(smol::channel::Receiver<()>) + Send>;
+
+impl Workers {
+    fn new(listeners: Vec<TcpListener>, shared: &Arc<Shared>) -> Result<Workers> {
+        #[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+        {
+            Ok(Workers::Edge {
+                listeners: listeners.into_iter().map(Arc::new).collect(),
+                shared: shared.clone(),
+            })
+        }
+        #[cfg(not(all(target_os = "linux", not(polling_test_poll_backend))))]
+        {
+            let executor = Arc::new(Executor::new());
+            for l in listeners {
+                let l = Async::new(l).map_err(Error::Io)?;
+                executor
+                    .spawn(accept_loop(l, shared.clone(), Arc::downgrade(&executor)))
+                    .detach();
+            }
+            Ok(Workers::Smol(executor))
+        }
+    }
+
+    /// What one worker thread runs until `until` closes. Resources it
+    /// needs (epoll, eventfd) are made here, so failing is reported by
+    /// `start`.
+    fn worker(&mut self) -> std::io::Result<WorkerFn> {
+        match self {
+            #[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+            Workers::Edge { listeners, shared } => {
+                let reactor = rt::edge::Reactor::new()?;
+                let mine = listeners
+                    .iter()
+                    .map(|l| rt::edge::Listener::on(&reactor, l.clone()))
+                    .collect::<std::io::Result<Vec<_>>>()?;
+                let shared = shared.clone();
+                Ok(Box::new(move |until| {
+                    let installed = reactor.install();
+                    let ex = std::rc::Rc::new(LocalExecutor::new());
+                    for l in mine {
+                        ex.spawn(accept_loop(l, shared.clone(), std::rc::Rc::downgrade(&ex)))
+                            .detach();
+                    }
+                    if let Some(r) = rt::edge::current() {
+                        rt::edge::block_on(
+                            &r,
+                            ex.run(async {
+                                until.recv().await.ok();
+                            }),
+                        );
+                    }
+                    // Connections and timers go while the reactor is there.
+                    drop(ex);
+                    drop(installed);
+                }))
+            }
+            #[cfg(not(all(target_os = "linux", not(polling_test_poll_backend))))]
+            Workers::Smol(ex) => {
+                let ex = ex.clone();
+                Ok(Box::new(move |until| {
+                    smol::block_on(ex.run(async {
+                        // The channel closing wakes this thread. On polling's
+                        // poll(2) backend (ESP-IDF's) that wake-up was seen to
+                        // get lost now and then, leaving the worker in an
+                        // unbounded poll() and server_stop waiting for it
+                        // forever; a once-a-second look at the channel bounds
+                        // the damage to a second.
+                        let closed = async {
+                            while !until.is_closed() {
+                                rt::sleep(Duration::from_secs(1)).await;
+                            }
+                        };
+                        or(
+                            async {
+                                until.recv().await.ok();
+                            },
+                            closed,
+                        )
+                        .await;
+                    }));
+                }))
+            }
+        }
+    }
+
+    /// The shared executor, dropped (with what is left on it) at stop.
+    fn executor(&self) -> Option<Arc<Executor<'static>>> {
+        match self {
+            #[cfg(not(all(target_os = "linux", not(polling_test_poll_backend))))]
+            Workers::Smol(ex) => Some(ex.clone()),
+            #[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+            Workers::Edge { .. } => None,
+        }
+    }
+}
+
+async fn accept_loop<L: Accept>(listener: L, shared: Arc<Shared>, spawner: impl Spawn) {
     let mut last_logged: Option<Instant> = None;
+    let mut accepted_in_row = 0u32;
     loop {
         let stop = shared.stop.listen();
         if shared.is_stopping() {
             return;
+        }
+        // A flood of connections must not starve the ones already open.
+        accepted_in_row += 1;
+        if accepted_in_row % 64 == 0 {
+            smol::future::yield_now().await;
         }
         let accepted = or(async { Some(listener.accept().await) }, async {
             stop.await;
@@ -468,10 +613,8 @@ async fn accept_loop(listener: Async<TcpListener>, shared: Arc<Shared>, executor
         })
         .await;
         let Some(accepted) = accepted else { return };
-        let Some(ex) = executor.upgrade() else { return };
         match accepted {
             Ok((stream, peer)) => {
-                let _ = stream.get_ref().set_nodelay(true);
                 shared.conns.fetch_add(1, Ordering::AcqRel);
                 let guard = ConnGuard(shared.clone());
                 let admitted = match shared.table.admit(peer.ip()) {
@@ -482,20 +625,24 @@ async fn accept_loop(listener: Async<TcpListener>, shared: Arc<Shared>, executor
                             Refusal::PerIp => "too many connections from this address",
                         };
                         shared.log(LogLevel::Warn, format_args!("{peer} refused: {why}"));
-                        ex.spawn(refuse_busy(stream, guard)).detach();
+                        if !spawner.spawn(refuse_busy(stream, guard)) {
+                            return;
+                        }
                         continue;
                     }
                 };
                 let log_shared = shared.clone();
                 // The connection future is created inside the task, so it
                 // exists once (in the task's allocation), not also here.
-                ex.spawn(async move {
+                let spawned = spawner.spawn(async move {
                     let conn = serve(stream, peer.to_string(), guard, Some(admitted));
                     if AssertUnwindSafe(conn).catch_unwind().await.is_err() {
                         log_shared.log(LogLevel::Error, format_args!("{peer} connection task panicked (a bug)"));
                     }
-                })
-                .detach();
+                });
+                if !spawned {
+                    return;
+                }
             }
             Err(e) => {
                 // Out of descriptors or memory: make room by closing the
@@ -507,19 +654,19 @@ async fn accept_loop(listener: Async<TcpListener>, shared: Arc<Shared>, executor
                     last_logged = Some(Instant::now());
                 }
                 let pause = if shared.table.purge_one() { 5 } else { 100 };
-                Timer::after(Duration::from_millis(pause)).await;
+                rt::sleep(Duration::from_millis(pause)).await;
             }
         }
     }
 }
 
 /// Answers a connection over the limit with 503 and closes it.
-async fn refuse_busy(mut stream: Async<std::net::TcpStream>, guard: ConnGuard) {
+async fn refuse_busy<S: Stream>(mut stream: S, guard: ConnGuard) {
     const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\
 Content-Type: text/plain; charset=utf-8\r\nContent-Length: 24\r\nConnection: close\r\n\r\n\
 503 Service Unavailable\n";
     let _ = or(stream.write_all(BUSY), async {
-        Timer::after(Duration::from_secs(1)).await;
+        rt::sleep(Duration::from_secs(1)).await;
         Ok(())
     })
     .await;

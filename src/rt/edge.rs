@@ -1,0 +1,825 @@
+//! The Linux worker loop: one edge-triggered epoll instance per worker,
+//! its own timers, and `block_on` that sleeps in `epoll_wait`.
+//!
+//! Why not smol's reactor: async-io registers interest one-shot, so every
+//! wait costs an `epoll_ctl` to re-arm, a read that ends in `EAGAIN` to find
+//! out the socket is drained, and a `timerfd_settime` plus eventfd
+//! bookkeeping per `epoll_wait`. Here a socket is added once with
+//! `EPOLLET`; a short read means drained (the next arrival raises a new
+//! edge), and the only syscall per wait is `epoll_wait` itself. A
+//! keep-alive request then costs one `recv` and one `send`, like nginx.
+//!
+//! Everything a worker owns (its sockets' readiness, its timers, its tasks
+//! on a `LocalExecutor`) lives on its thread, so none of it needs locks.
+//! Other threads reach a worker only through wakers, which write its
+//! eventfd when it sleeps.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io::{self, IoSlice, Read as _, Write as _};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::{pin, Pin};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Instant;
+
+use smol::io::{AsyncRead, AsyncWrite};
+
+use crate::http::io::Stream;
+use crate::sys::{self, Epoll, EventFd};
+
+/// The event key of the worker's eventfd.
+const WAKE_KEY: u64 = u64::MAX;
+/// Events taken per `epoll_wait`.
+const EVENTS: usize = 256;
+/// Polls of the executor in a row before I/O is looked at anyway.
+const POLLS_PER_TURN: u32 = 64;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Reactor>>> = const { RefCell::new(None) };
+}
+
+/// The reactor of this thread, if it is a worker.
+pub(crate) fn current() -> Option<Rc<Reactor>> {
+    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
+/// True on a worker thread (its timers and sockets live here).
+pub(crate) fn on_worker() -> bool {
+    CURRENT.try_with(|c| c.borrow().is_some()).unwrap_or(false)
+}
+
+/// What wakes a sleeping worker from another thread.
+#[derive(Debug)]
+struct Notifier {
+    /// Set while the worker is in (or about to enter) `epoll_wait`.
+    sleeping: AtomicBool,
+    fd: EventFd,
+}
+
+/// The waker of one `block_on` level.
+struct Unparker {
+    woken: AtomicBool,
+    notifier: Arc<Notifier>,
+}
+
+impl Wake for Unparker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // SeqCst pairs with `turn`: either the worker sees `woken` before
+        // it sleeps, or this sees `sleeping` and writes the eventfd.
+        if !self.woken.swap(true, Ordering::SeqCst) && self.notifier.sleeping.load(Ordering::SeqCst) {
+            self.notifier.fd.signal();
+        }
+    }
+}
+
+/// One socket's readiness, as the edges reported it.
+#[derive(Default)]
+struct Slot {
+    /// Bumped when the slot is freed, so stale keys are ignored.
+    gen: u32,
+    used: bool,
+    readable: bool,
+    writable: bool,
+    /// EOF, hang-up or error seen: reads no longer block.
+    hup: bool,
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Key {
+    index: u32,
+    gen: u32,
+}
+
+impl Key {
+    fn data(self) -> u64 {
+        u64::from(self.gen) << 32 | u64::from(self.index)
+    }
+
+    fn from_data(d: u64) -> Key {
+        Key {
+            index: d as u32,
+            gen: (d >> 32) as u32,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    Read,
+    Write,
+}
+
+#[derive(Default)]
+struct Sources {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+impl Sources {
+    fn get(&mut self, key: Key) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(key.index as usize)
+            .filter(|s| s.used && s.gen == key.gen)
+    }
+}
+
+/// Pending timers: a binary heap of (deadline, slot) whose slots record
+/// their heap position, so a dropped timer leaves at once (keep-alive
+/// waits set and cancel one per request) and nothing allocates once the
+/// vectors have grown.
+#[derive(Default)]
+struct Timers {
+    heap: Vec<(Instant, u32)>,
+    slots: Vec<TimerSlot>,
+    free: Vec<u32>,
+}
+
+#[derive(Default)]
+struct TimerSlot {
+    gen: u32,
+    /// Position in `heap`, `usize::MAX` when not in it.
+    pos: usize,
+    waker: Option<Waker>,
+}
+
+impl Timers {
+    fn insert(&mut self, at: Instant, waker: Waker) -> Key {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(TimerSlot::default());
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let pos = self.heap.len();
+        self.heap.push((at, index));
+        let slot = &mut self.slots[index as usize];
+        slot.pos = pos;
+        slot.waker = Some(waker);
+        let key = Key { index, gen: slot.gen };
+        self.sift_up(pos);
+        key
+    }
+
+    fn slot(&mut self, key: Key) -> Option<&mut TimerSlot> {
+        self.slots
+            .get_mut(key.index as usize)
+            .filter(|s| s.gen == key.gen && s.pos != usize::MAX)
+    }
+
+    /// Takes the timer out (fired or dropped); returns its waker.
+    fn remove(&mut self, key: Key) -> Option<Waker> {
+        let pos = self.slot(key)?.pos;
+        let last = self.heap.len() - 1;
+        self.swap(pos, last);
+        self.heap.pop();
+        if pos < self.heap.len() {
+            self.sift_down(pos);
+            self.sift_up(pos);
+        }
+        let slot = &mut self.slots[key.index as usize];
+        slot.pos = usize::MAX;
+        slot.gen = slot.gen.wrapping_add(1);
+        self.free.push(key.index);
+        slot.waker.take()
+    }
+
+    fn next(&self) -> Option<Instant> {
+        self.heap.first().map(|&(at, _)| at)
+    }
+
+    /// The first timer due at `now`, taken out.
+    fn pop_due(&mut self, now: Instant) -> Option<Option<Waker>> {
+        let &(at, index) = self.heap.first()?;
+        if at > now {
+            return None;
+        }
+        let gen = self.slots[index as usize].gen;
+        Some(self.remove(Key { index, gen }))
+    }
+
+    fn swap(&mut self, a: usize, b: usize) {
+        self.heap.swap(a, b);
+        let (ia, ib) = (self.heap[a].1, self.heap[b].1);
+        self.slots[ia as usize].pos = a;
+        self.slots[ib as usize].pos = b;
+    }
+
+    fn sift_up(&mut self, mut pos: usize) {
+        while pos > 0 {
+            let parent = (pos - 1) / 2;
+            if self.heap[parent].0 <= self.heap[pos].0 {
+                break;
+            }
+            self.swap(pos, parent);
+            pos = parent;
+        }
+    }
+
+    fn sift_down(&mut self, mut pos: usize) {
+        loop {
+            let (l, r) = (2 * pos + 1, 2 * pos + 2);
+            let mut least = pos;
+            if l < self.heap.len() && self.heap[l].0 < self.heap[least].0 {
+                least = l;
+            }
+            if r < self.heap.len() && self.heap[r].0 < self.heap[least].0 {
+                least = r;
+            }
+            if least == pos {
+                break;
+            }
+            self.swap(pos, least);
+            pos = least;
+        }
+    }
+}
+
+/// One worker's event loop state. Created on the thread that starts the
+/// server (so failures are reported there), then moved to its worker and
+/// installed with [`Reactor::install`].
+pub(crate) struct Reactor {
+    epoll: Epoll,
+    notifier: Arc<Notifier>,
+    sources: RefCell<Sources>,
+    timers: RefCell<Timers>,
+    events: RefCell<Vec<libc::epoll_event>>,
+}
+
+// SAFETY-free note: `Reactor` is `Send` (RefCell and Vec of wakers are), so
+// it can be built on the starting thread; it is only ever used by the one
+// thread it is installed on.
+
+impl Reactor {
+    pub(crate) fn new() -> io::Result<Reactor> {
+        let epoll = Epoll::new()?;
+        let fd = EventFd::new()?;
+        epoll.add(fd.fd(), (libc::EPOLLIN | libc::EPOLLET) as u32, WAKE_KEY)?;
+        Ok(Reactor {
+            epoll,
+            notifier: Arc::new(Notifier {
+                sleeping: AtomicBool::new(false),
+                fd,
+            }),
+            sources: RefCell::default(),
+            timers: RefCell::default(),
+            events: RefCell::new(Vec::with_capacity(EVENTS)),
+        })
+    }
+
+    /// Adds `fd` to the epoll set, edge-triggered for reading and writing
+    /// (`exclusive`: a listening socket shared by several workers, woken
+    /// one at a time). It starts out ready both ways: the first attempt
+    /// finds out.
+    pub(crate) fn register(&self, fd: RawFd, exclusive: bool) -> io::Result<Source> {
+        let mut s = self.sources.borrow_mut();
+        let index = match s.free.pop() {
+            Some(i) => i,
+            None => {
+                s.slots.push(Slot::default());
+                (s.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut s.slots[index as usize];
+        let key = Key { index, gen: slot.gen };
+        let events = if exclusive {
+            libc::EPOLLIN | libc::EPOLLEXCLUSIVE | libc::EPOLLET
+        } else {
+            libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET
+        };
+        if let Err(e) = self.epoll.add(fd, events as u32, key.data()) {
+            s.free.push(index);
+            return Err(e);
+        }
+        *slot = Slot {
+            gen: key.gen,
+            used: true,
+            readable: true,
+            writable: true,
+            ..Slot::default()
+        };
+        Ok(Source { key })
+    }
+
+    /// Makes this thread's worker loop `self` until the guard drops.
+    pub(crate) fn install(self) -> Installed {
+        CURRENT.with(|c| *c.borrow_mut() = Some(Rc::new(self)));
+        Installed(())
+    }
+
+    /// Looks at I/O and timers once: sleeps in `epoll_wait` until an
+    /// event, the next timer or a wake-up unless `woken` is already set
+    /// (then only collects what is ready), and wakes whoever waits.
+    fn turn(&self, woken: &AtomicBool) {
+        self.fire_timers();
+        let mut timeout = match self.timers.borrow().next() {
+            None => -1,
+            Some(at) => {
+                let left = at.saturating_duration_since(Instant::now());
+                // Round up: waking before the deadline only loops.
+                let ms = left.as_nanos().div_ceil(1_000_000);
+                i32::try_from(ms).unwrap_or(i32::MAX)
+            }
+        };
+        if timeout != 0 {
+            self.notifier.sleeping.store(true, Ordering::SeqCst);
+            if woken.load(Ordering::SeqCst) {
+                timeout = 0;
+            }
+        }
+        let mut events = self.events.borrow_mut();
+        let r = self.epoll.wait(&mut events, timeout);
+        self.notifier.sleeping.store(false, Ordering::SeqCst);
+        if r.is_err() {
+            // Only EBADF/EFAULT/EINVAL, none of which can happen with our
+            // own descriptor and buffer; do not spin if one did.
+            drop(events);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            return;
+        }
+        for ev in events.iter() {
+            let (bits, data) = (ev.events, ev.u64);
+            if data == WAKE_KEY {
+                self.notifier.fd.drain();
+                continue;
+            }
+            let (reader, writer) = {
+                let mut s = self.sources.borrow_mut();
+                let Some(slot) = s.get(Key::from_data(data)) else {
+                    continue;
+                };
+                let bits = bits as libc::c_int;
+                let err = bits & (libc::EPOLLHUP | libc::EPOLLERR) != 0;
+                let mut reader = None;
+                let mut writer = None;
+                if err || bits & (libc::EPOLLIN | libc::EPOLLRDHUP) != 0 {
+                    slot.readable = true;
+                    reader = slot.reader.take();
+                }
+                if err || bits & libc::EPOLLRDHUP != 0 {
+                    slot.hup = true;
+                }
+                if err || bits & libc::EPOLLOUT != 0 {
+                    slot.writable = true;
+                    writer = slot.writer.take();
+                }
+                (reader, writer)
+            };
+            if let Some(w) = reader {
+                w.wake();
+            }
+            if let Some(w) = writer {
+                w.wake();
+            }
+        }
+        drop(events);
+        self.fire_timers();
+    }
+
+    fn fire_timers(&self) {
+        let now = Instant::now();
+        loop {
+            let due = self.timers.borrow_mut().pop_due(now);
+            match due {
+                Some(Some(w)) => w.wake(),
+                Some(None) => {}
+                None => break,
+            }
+        }
+    }
+
+    /// Ready to try `dir` now; if not, `cx` is woken at the next edge.
+    fn poll_ready(&self, key: Key, dir: Dir, cx: &mut Context<'_>) -> Poll<()> {
+        let mut s = self.sources.borrow_mut();
+        let Some(slot) = s.get(key) else {
+            // Freed under us: let the syscall report the state.
+            return Poll::Ready(());
+        };
+        let (ready, waiter) = match dir {
+            Dir::Read => (slot.readable, &mut slot.reader),
+            Dir::Write => (slot.writable, &mut slot.writer),
+        };
+        if ready {
+            return Poll::Ready(());
+        }
+        match waiter {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => *waiter = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// The last attempt drained the socket (`EAGAIN`, or a short read or
+    /// write): wait for the next edge. Reads past EOF never wait.
+    fn clear(&self, key: Key, dir: Dir) {
+        let mut s = self.sources.borrow_mut();
+        if let Some(slot) = s.get(key) {
+            match dir {
+                Dir::Read if !slot.hup => slot.readable = false,
+                Dir::Read => {}
+                Dir::Write => slot.writable = false,
+            }
+        }
+    }
+
+    fn deregister(&self, key: Key) {
+        let mut s = self.sources.borrow_mut();
+        if let Some(slot) = s.get(key) {
+            // The descriptor is closed right after, which takes it out of
+            // the epoll set: no EPOLL_CTL_DEL syscall.
+            *slot = Slot {
+                gen: key.gen.wrapping_add(1),
+                ..Slot::default()
+            };
+            s.free.push(key.index);
+        }
+    }
+}
+
+/// Uninstalls the thread's reactor when dropped (after its tasks).
+pub(crate) struct Installed(());
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let _ = CURRENT.try_with(|c| c.borrow_mut().take());
+    }
+}
+
+/// A registered descriptor's key in its worker's reactor.
+#[derive(Debug)]
+pub(crate) struct Source {
+    key: Key,
+}
+
+impl Source {
+    fn poll_ready(&self, dir: Dir, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match current() {
+            Some(r) => r.poll_ready(self.key, dir, cx).map(Ok),
+            None => Poll::Ready(Err(off_worker())),
+        }
+    }
+
+    fn clear(&self, dir: Dir) {
+        if let Some(r) = current() {
+            r.clear(self.key, dir);
+        }
+    }
+
+    /// Runs the non-blocking `op` once the edge says it may succeed, and
+    /// again while it reports `EAGAIN` after a stale edge.
+    fn poll_io<T>(&self, dir: Dir, cx: &mut Context<'_>, mut op: impl FnMut() -> io::Result<T>) -> Poll<io::Result<T>> {
+        let Some(r) = current() else {
+            return Poll::Ready(Err(off_worker()));
+        };
+        loop {
+            if r.poll_ready(self.key, dir, cx).is_pending() {
+                return Poll::Pending;
+            }
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => r.clear(self.key, dir),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => return Poll::Ready(r),
+            }
+        }
+    }
+}
+
+/// A socket polled on a thread other than its worker's (connections never
+/// move, so this is a bug): an error, never a hang or a spin.
+fn off_worker() -> io::Error {
+    io::Error::other("socket used off its worker thread")
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        if let Some(r) = current() {
+            r.deregister(self.key);
+        }
+    }
+}
+
+/// A connection socket on a worker's reactor.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    // Declared first: dropped (slot freed) before the socket closes.
+    source: Source,
+    stream: TcpStream,
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = this.source.poll_io(Dir::Read, cx, || (&this.stream).read(buf));
+        if let Poll::Ready(Ok(n)) = r {
+            if n > 0 && n < buf.len() {
+                // Short read: the socket is drained for now.
+                this.source.clear(Dir::Read);
+            }
+        }
+        r
+    }
+}
+
+impl Conn {
+    fn after_write(&self, r: Poll<io::Result<usize>>, asked: usize) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = r {
+            if n < asked {
+                // Short write: the send buffer is full for now.
+                self.source.clear(Dir::Write);
+            }
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = this.source.poll_io(Dir::Write, cx, || (&this.stream).write(buf));
+        this.after_write(r, buf.len())
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let asked = bufs.iter().map(|b| b.len()).sum();
+        let r = this
+            .source
+            .poll_io(Dir::Write, cx, || (&this.stream).write_vectored(bufs));
+        this.after_write(r, asked)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Stream for Conn {
+    fn raw_fd(&self) -> Option<i32> {
+        Some(self.stream.as_raw_fd())
+    }
+
+    fn shutdown_write(&self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+    }
+
+    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.source.poll_ready(Dir::Write, cx)
+    }
+
+    fn write_blocked(&self) {
+        self.source.clear(Dir::Write);
+    }
+
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.source.poll_ready(Dir::Read, cx)
+    }
+}
+
+/// A listening socket shared by every worker, registered in each one's
+/// epoll set with `EPOLLEXCLUSIVE` (a connection wakes one idle worker,
+/// not all) and edge-triggered (a backlog the worker cannot take now,
+/// out of descriptors, does not wake it again and again).
+pub(crate) struct Listener {
+    source: Source,
+    listener: Arc<TcpListener>,
+}
+
+impl Listener {
+    /// Registers `listener` (non-blocking) with `reactor`, before it is
+    /// installed on its worker.
+    pub(crate) fn on(reactor: &Reactor, listener: Arc<TcpListener>) -> io::Result<Listener> {
+        let source = reactor.register(listener.as_raw_fd(), true)?;
+        Ok(Listener { source, listener })
+    }
+
+    /// The next connection, non-blocking, with `TCP_NODELAY` set and
+    /// registered with this worker.
+    pub(crate) async fn accept(&self) -> io::Result<(Conn, SocketAddr)> {
+        let fd = self.listener.as_raw_fd();
+        loop {
+            let (stream, peer) =
+                std::future::poll_fn(|cx| self.source.poll_io(Dir::Read, cx, || sys::accept4(fd))).await?;
+            let Some(peer) = peer else { continue };
+            stream.set_nodelay(true)?;
+            let r = current().ok_or_else(|| io::Error::other("not on a worker thread"))?;
+            let source = r.register(stream.as_raw_fd(), false)?;
+            return Ok((Conn { source, stream }, peer));
+        }
+    }
+}
+
+/// A timer on this worker's reactor (see [`crate::rt::sleep_until`]).
+pub(crate) struct Timer {
+    at: Instant,
+    key: Option<Key>,
+}
+
+impl Timer {
+    pub(crate) fn at(at: Instant) -> Timer {
+        Timer { at, key: None }
+    }
+}
+
+impl Future for Timer {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.at {
+            self.cancel();
+            return Poll::Ready(());
+        }
+        let Some(r) = current() else {
+            // Moved off its worker: nothing would fire it. Cannot happen
+            // (tasks stay on their worker); fail safe by not hanging.
+            return Poll::Ready(());
+        };
+        let mut t = r.timers.borrow_mut();
+        match self.key.and_then(|k| t.slot(k)) {
+            Some(slot) => match &slot.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => slot.waker = Some(cx.waker().clone()),
+            },
+            None => {
+                let key = t.insert(self.at, cx.waker().clone());
+                self.key = Some(key);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Timer {
+    fn cancel(&mut self) {
+        if let Some(key) = self.key.take() {
+            if let Some(r) = current() {
+                let w = r.timers.borrow_mut().remove(key);
+                drop(w);
+            }
+        }
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+/// Runs `fut` to completion on this worker (`r`, its reactor), serving
+/// I/O and timers while it waits.
+pub(crate) fn block_on<T>(r: &Reactor, fut: impl Future<Output = T>) -> T {
+    let unparker = Arc::new(Unparker {
+        woken: AtomicBool::new(true),
+        notifier: r.notifier.clone(),
+    });
+    let waker = Waker::from(unparker.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = pin!(fut);
+    let mut polls = 0;
+    loop {
+        if unparker.woken.swap(false, Ordering::SeqCst) {
+            if let Poll::Ready(t) = fut.as_mut().poll(&mut cx) {
+                return t;
+            }
+            polls += 1;
+            if polls < POLLS_PER_TURN && unparker.woken.load(Ordering::SeqCst) {
+                continue;
+            }
+        }
+        polls = 0;
+        r.turn(&unparker.woken);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timer_heap_orders_and_removes() {
+        let waker = Waker::noop().clone();
+        let mut t = Timers::default();
+        let now = Instant::now();
+        let keys: Vec<Key> = [5u64, 1, 4, 2, 3]
+            .iter()
+            .map(|&s| t.insert(now + Duration::from_secs(s), waker.clone()))
+            .collect();
+        // Drop the 4 s one, then take them in order.
+        assert!(t.remove(keys[2]).is_some());
+        assert!(t.remove(keys[2]).is_none(), "removing twice is a no-op");
+        let mut order = Vec::new();
+        let end = now + Duration::from_secs(10);
+        while let Some(at) = t.next() {
+            order.push((at - now).as_secs());
+            assert!(t.pop_due(end).is_some());
+        }
+        assert_eq!(order, [1, 2, 3, 5]);
+        assert!(t.pop_due(end).is_none());
+        // Slots are reused and stale keys stay dead.
+        let k = t.insert(now, waker.clone());
+        assert!(t.remove(keys[0]).is_none());
+        assert!(t.remove(k).is_some());
+        assert!(t.heap.is_empty() && t.slots.len() == 5);
+    }
+
+    #[test]
+    fn block_on_runs_timers_and_cross_thread_wakes() {
+        let _g = Reactor::new().unwrap().install();
+        let r = current().unwrap();
+        let start = Instant::now();
+        block_on(&r, Timer::at(start + Duration::from_millis(30)));
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        // A wake from another thread ends the sleep.
+        let (tx, rx) = smol::channel::bounded::<u8>(1);
+        let h = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            tx.send_blocking(7).unwrap();
+        });
+        assert_eq!(block_on(&r, rx.recv()).unwrap(), 7);
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn edges_wake_readers_and_writers_after_short_reads_and_full_buffers() {
+        use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let reactor = Reactor::new().unwrap();
+        let l = Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+        l.set_nonblocking(true).unwrap();
+        let addr = l.local_addr().unwrap();
+        let listener = Listener::on(&reactor, l).unwrap();
+        let _g = reactor.install();
+        let r = current().unwrap();
+        let mut client = TcpStream::connect(addr).unwrap();
+        let (mut conn, peer) = block_on(&r, listener.accept()).unwrap();
+        assert_eq!(peer, client.local_addr().unwrap());
+
+        // A short read marks the socket drained; the next bytes raise an
+        // edge that wakes the reader (no busy loop, no lost wake-up).
+        client.write_all(b"abc").unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(block_on(&r, conn.read(&mut buf)).unwrap(), 3);
+        let mut c2 = client.try_clone().unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            c2.write_all(b"defg").unwrap();
+        });
+        assert_eq!(block_on(&r, conn.read(&mut buf)).unwrap(), 4);
+        assert_eq!(&buf[..4], b"defg");
+        writer.join().unwrap();
+
+        // Fill the send buffer until a write would block, then let the
+        // peer drain it: the writer is woken by EPOLLOUT.
+        let chunk = vec![7u8; 64 * 1024];
+        let mut sent = 0usize;
+        let full = loop {
+            let w = Waker::noop();
+            let mut cx = Context::from_waker(w);
+            match Pin::new(&mut conn).poll_write(&mut cx, &chunk) {
+                Poll::Ready(Ok(n)) => sent += n,
+                Poll::Ready(Err(e)) => panic!("{e}"),
+                Poll::Pending => break sent,
+            }
+            assert!(sent < 64 << 20, "send buffer never filled");
+        };
+        let drain = std::thread::spawn(move || {
+            let mut got = 0usize;
+            let mut b = vec![0u8; 64 * 1024];
+            while got < full + 64 * 1024 {
+                got += client.read(&mut b).unwrap();
+            }
+            (got, client)
+        });
+        block_on(&r, conn.write_all(&chunk)).unwrap();
+        let (got, client) = drain.join().unwrap();
+        assert_eq!(got, full + chunk.len());
+
+        // EOF after data: the data, then 0, then 0 again at once (a read
+        // past EOF never waits for an edge that will not come).
+        let mut client = client;
+        client.write_all(b"xy").unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(block_on(&r, conn.read(&mut buf)).unwrap(), 2);
+        assert_eq!(block_on(&r, conn.read(&mut buf)).unwrap(), 0);
+        assert_eq!(block_on(&r, conn.read(&mut buf)).unwrap(), 0);
+    }
+}

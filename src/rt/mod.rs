@@ -1,0 +1,72 @@
+//! What the server runs on: timers, `block_on` and sockets, from one of two
+//! back ends chosen at build time.
+//!
+//! - **Linux (epoll)**: [`edge`], an edge-triggered epoll loop per worker
+//!   with its own timers; a keep-alive request costs a `recv` and a `send`.
+//! - **Elsewhere**, and on Linux with `--cfg polling_test_poll_backend`
+//!   (how CI exercises ESP-IDF's poll(2) path): smol's async-io reactor,
+//!   one shared executor, one-shot interest.
+//!
+//! Code that may run on either kind of thread (a worker, or a thread of
+//! the application feeding a deferred response) uses [`sleep`] and
+//! [`block_on`] from here: on a worker they use its loop, elsewhere smol's.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+#[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+pub(crate) mod edge;
+
+/// A timer future: on a worker, one of its loop's timers; elsewhere
+/// smol's. `None` deadlines never fire.
+pub(crate) struct Sleep(Inner);
+
+enum Inner {
+    #[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+    Edge(edge::Timer),
+    Smol(smol::Timer),
+    Never,
+}
+
+/// Completes at `at`.
+pub(crate) fn sleep_until(at: Instant) -> Sleep {
+    #[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+    if edge::on_worker() {
+        return Sleep(Inner::Edge(edge::Timer::at(at)));
+    }
+    Sleep(Inner::Smol(smol::Timer::at(at)))
+}
+
+/// Completes after `d` (never, if that is past the end of time).
+pub(crate) fn sleep(d: Duration) -> Sleep {
+    match Instant::now().checked_add(d) {
+        Some(at) => sleep_until(at),
+        None => Sleep(Inner::Never),
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match &mut self.get_mut().0 {
+            #[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+            Inner::Edge(t) => Pin::new(t).poll(cx),
+            Inner::Smol(t) => Pin::new(t).poll(cx).map(|_| ()),
+            Inner::Never => Poll::Pending,
+        }
+    }
+}
+
+/// Runs `fut` to completion, blocking this thread: on a worker (a handler
+/// waiting for its socket) through the worker's own loop, so its other
+/// connections' events are still collected; elsewhere with smol.
+pub(crate) fn block_on<T>(fut: impl Future<Output = T>) -> T {
+    #[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+    if let Some(r) = edge::current() {
+        return edge::block_on(&r, fut);
+    }
+    smol::block_on(fut)
+}
