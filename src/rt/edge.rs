@@ -279,8 +279,11 @@ impl Reactor {
 
     /// Adds `fd` to the epoll set, edge-triggered for reading and writing
     /// (`exclusive`: a listening socket shared by several workers, woken
-    /// one at a time). It starts out ready both ways: the first attempt
-    /// finds out.
+    /// one at a time). A connection starts out writable and not readable:
+    /// adding a socket that already holds bytes raises an edge at once,
+    /// and until bytes come the connection waits without a read buffer
+    /// (instead of taking one for a read that finds nothing). A listener
+    /// starts out ready: the first accept finds out.
     pub(crate) fn register(&self, fd: RawFd, exclusive: bool) -> io::Result<Source> {
         let mut s = self.sources.borrow_mut();
         let index = match s.free.pop() {
@@ -304,7 +307,7 @@ impl Reactor {
         *slot = Slot {
             gen: key.gen,
             used: true,
-            readable: true,
+            readable: exclusive,
             writable: true,
             ..Slot::default()
         };
