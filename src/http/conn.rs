@@ -119,14 +119,17 @@ impl Conn<'_> {
         r
     }
 
-    /// Writes what is pending, closes our side, and for a `linger`ing close
-    /// reads and drops what the peer still sends for a short while.
+    /// Writes what is pending, then closes. A `linger`ing close (bytes of
+    /// the peer's are still unread) first shuts our side and reads and
+    /// drops what the peer still sends for a short while, so the peer gets
+    /// our answer instead of a reset. Otherwise dropping the socket closes
+    /// it (a FIN, like nginx: no `shutdown` syscall per connection).
     async fn close(&mut self, linger: bool) {
         if self.flush().await.is_err() {
             return;
         }
-        shutdown(self.io).await;
         if linger {
+            shutdown(self.io).await;
             let deadline = Instant::now() + LINGER_TIME;
             let mut total = 0;
             let mut rb = ReadBuf::default();
