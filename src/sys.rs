@@ -19,6 +19,46 @@ pub(crate) fn sendfile(out_fd: i32, in_fd: i32, offset: &mut u64, count: usize) 
     Ok(n as usize)
 }
 
+/// Blocks SIGPIPE in the calling thread (a worker). `sendfile(2)` has no
+/// MSG_NOSIGNAL: without this, a client that goes away in the middle of a
+/// file would kill a C program that keeps SIGPIPE's default action. Only
+/// the library's own threads change; the process's disposition does not.
+#[cfg(all(unix, not(target_os = "espidf")))]
+pub(crate) fn block_sigpipe() {
+    // SAFETY: `set` is a valid sigset_t initialised by sigemptyset before
+    // use; a null old-set pointer is allowed.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// ESP-IDF has no SIGPIPE.
+#[cfg(not(all(unix, not(target_os = "espidf"))))]
+pub(crate) fn block_sigpipe() {}
+
+/// `send(2)` with `MSG_MORE | MSG_NOSIGNAL`: the bytes wait in the socket
+/// for what follows (a `sendfile`), so a response head and its file's
+/// first bytes leave in the same segments. Non-blocking sockets only.
+#[cfg(target_os = "linux")]
+pub(crate) fn send_more(fd: i32, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for `buf.len()` bytes for the call; a bad
+    // descriptor is reported as an error.
+    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_MORE | libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// Elsewhere the head is written as usual.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn send_more(_fd: i32, _buf: &[u8]) -> io::Result<usize> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
 /// Without `sendfile(2)` (ESP-IDF, other systems) callers copy through a
 /// buffer instead.
 #[cfg(not(target_os = "linux"))]

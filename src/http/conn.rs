@@ -39,6 +39,9 @@ const KEEP_BUFFERS: Duration = Duration::from_secs(1);
 /// closing our side, so the peer gets our response instead of a reset.
 const LINGER_TIME: Duration = Duration::from_millis(1000);
 const LINGER_BYTES: usize = 256 * 1024;
+/// Bytes per `sendfile` call; the connection lets the others run between
+/// chunks.
+const SENDFILE_CHUNK: usize = 256 * 1024;
 
 enum Stop {
     /// Close without answering (EOF, idle timeout, server stopping).
@@ -538,11 +541,31 @@ impl Conn<'_> {
         self.resp.finish(&mut self.wbuf)
     }
 
+    /// Waits, up to `timeout`, until the socket takes bytes again after a
+    /// write made around the stream found it full. False on time-out.
+    async fn wait_writable(&mut self, timeout: Duration) -> bool {
+        self.io.write_blocked();
+        let io = &mut *self.io;
+        or(poll_fn(move |cx| io.poll_writable(cx)), async {
+            sleep(timeout).await;
+            Err(io::ErrorKind::TimedOut.into())
+        })
+        .await
+        .is_ok()
+    }
+
     /// Sends a file body after its head: `sendfile(2)` on a socket (no
     /// copies; waits for room with the write timeout), a buffered copy
     /// elsewhere. False when the connection must close: the client is too
     /// slow or gone, or the file shrank (the body is not padded).
     async fn send_file(&mut self, body: FileBody) -> bool {
+        // The head goes with MSG_MORE: the kernel holds it back and sends
+        // it in the same segments as the file's first bytes.
+        if let (Some(sock), false) = (self.io.raw_fd(), self.wbuf.is_empty() || body.len == 0) {
+            if let Ok(n) = sys::send_more(sock, &self.wbuf) {
+                self.wbuf.drain(..n);
+            }
+        }
         if self.flush().await.is_err() {
             return false;
         }
@@ -551,19 +574,18 @@ impl Conn<'_> {
         let mut off = body.offset;
         if let Some(sock) = self.io.raw_fd() {
             while off < end {
-                let want = usize::try_from(end - off).unwrap_or(usize::MAX).min(1 << 30);
+                let want = usize::try_from(end - off).unwrap_or(usize::MAX).min(SENDFILE_CHUNK);
                 match sys::sendfile(sock, body.file.as_raw_fd(), &mut off, want) {
                     Ok(0) => return false,
+                    // One chunk per turn, like lighttpd: the other
+                    // connections' chunks go out in between instead of
+                    // one connection filling its whole send buffer first
+                    // (1 MiB files over 16 connections: 1.6-1.9x the
+                    // throughput of one sendfile per file).
+                    Ok(_) if off < end => smol::future::yield_now().await,
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        self.io.write_blocked();
-                        let io = &mut *self.io;
-                        let ready = or(poll_fn(move |cx| io.poll_writable(cx)), async {
-                            sleep(write_timeout).await;
-                            Err(io::ErrorKind::TimedOut.into())
-                        })
-                        .await;
-                        if ready.is_err() {
+                        if !self.wait_writable(write_timeout).await {
                             return false;
                         }
                     }

@@ -613,15 +613,15 @@ impl Listener {
         Ok(Listener { source, listener })
     }
 
-    /// The next connection, non-blocking, with `TCP_NODELAY` set and
-    /// registered with this worker.
+    /// The next connection, non-blocking and registered with this worker.
+    /// It has `TCP_NODELAY` when the listener has it (Linux copies it to
+    /// accepted sockets; the server sets it on its listeners).
     pub(crate) async fn accept(&self) -> io::Result<(Conn, SocketAddr)> {
         let fd = self.listener.as_raw_fd();
         loop {
             let (stream, peer) =
                 std::future::poll_fn(|cx| self.source.poll_io(Dir::Read, cx, || sys::accept4(fd))).await?;
             let Some(peer) = peer else { continue };
-            stream.set_nodelay(true)?;
             let r = current().ok_or_else(|| io::Error::other("not on a worker thread"))?;
             let source = r.register(stream.as_raw_fd(), false)?;
             return Ok((Conn { source, stream }, peer));
@@ -765,8 +765,12 @@ mod tests {
     fn edges_wake_readers_and_writers_after_short_reads_and_full_buffers() {
         use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let reactor = Reactor::new().unwrap();
-        let l = Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+        let l = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        l.set_tcp_nodelay(true).unwrap();
+        l.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+        l.listen(8).unwrap();
         l.set_nonblocking(true).unwrap();
+        let l = Arc::new(TcpListener::from(l));
         let addr = l.local_addr().unwrap();
         let listener = Listener::on(&reactor, l).unwrap();
         let _g = reactor.install();
@@ -774,6 +778,7 @@ mod tests {
         let mut client = TcpStream::connect(addr).unwrap();
         let (mut conn, peer) = block_on(&r, listener.accept()).unwrap();
         assert_eq!(peer, client.local_addr().unwrap());
+        assert!(conn.stream.nodelay().unwrap(), "TCP_NODELAY comes from the listener");
 
         // A short read marks the socket drained; the next bytes raise an
         // edge that wakes the reader (no busy loop, no lost wake-up).

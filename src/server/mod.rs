@@ -289,6 +289,7 @@ impl Server {
                 let until = until_shutdown.clone();
                 g.cfg.thread(format!("microroute-{i}")).spawn(move || {
                     WORKER_OF.with(|w| w.set(id));
+                    crate::sys::block_sigpipe();
                     run(until);
                     WORKER_OF.with(|w| w.set(0));
                 })
@@ -434,6 +435,9 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
         socket.set_only_v6(true)?;
     }
     socket.set_reuse_address(true)?;
+    // Accepted sockets inherit it on Linux, which saves the epoll back end
+    // a setsockopt per connection; the smol back end sets it again.
+    socket.set_tcp_nodelay(true)?;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     socket.set_nonblocking(true)?;
