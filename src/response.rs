@@ -890,20 +890,18 @@ impl Response {
     /// 304: the client's copy is current.
     pub(crate) fn set_not_modified(&mut self, etag: &str, last_modified: &str) {
         self.status = 304;
-        self.body.clear();
-        self.file = None;
+        self.drop_body();
         self.set_validators(etag, last_modified);
     }
 
     /// 416 for a range beyond a `len`-byte file.
     pub(crate) fn set_unsatisfiable(&mut self, len: u64) {
         self.status = 416;
-        self.file = None;
+        self.drop_body();
         let mut v = b"bytes */".to_vec();
         push_decimal(&mut v, len);
         self.replace_field(b"Content-Range", &v);
         self.replace_field(b"Content-Type", b"text/plain; charset=utf-8");
-        self.body.clear();
         default_page(&mut self.body, 416, None);
     }
 

@@ -205,6 +205,7 @@ fn serve(resp: *mut mr_resp, path: &Path) -> c_int {
 /// - `GET /f/{name}`: the file (the handler answers 404 `rc=N` itself on error);
 /// - `GET /ct/{name}`: the file, with `Content-Type: text/x-custom` set first;
 /// - `GET /nf/{name}`: the file as a 404 page (status set first);
+/// - `GET /json/{name}`: the file, after a JSON document was started;
 /// - `GET /try?p=PATH`: any absolute path, with `X-Before: 1` set first
 ///   (see `serve`); used for the refusals.
 ///
@@ -236,6 +237,15 @@ fn file_server(dir: &TempDir, write_ms: Option<u32>) -> Running {
         let r = root.clone();
         on(srv, "GET", "/nf/{name}", move |req, resp| {
             assert_eq!(resp_set_status(resp, 404), MR_OK);
+            assert_eq!(resp_send_file(resp, cpath(&r.join(param(req, "name"))).as_ptr()), MR_OK);
+            MR_OK
+        });
+        let r = root.clone();
+        on(srv, "GET", "/json/{name}", move |req, resp| {
+            assert_eq!(
+                resp_json_set_str(resp, c"note".as_ptr(), c"set before the file".as_ptr()),
+                MR_OK
+            );
             assert_eq!(resp_send_file(resp, cpath(&r.join(param(req, "name"))).as_ptr()), MR_OK);
             MR_OK
         });
@@ -769,6 +779,27 @@ fn unsatisfiable_ranges_give_416() {
     }
     assert!(c.buf.is_empty());
     assert_eq!(c.roundtrip(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").text(), "ok");
+}
+
+#[test]
+fn a_json_document_started_before_the_file_never_becomes_the_body() {
+    let (srv, _dir, data, etag) = big_file_server("jsonfile");
+    let mut c = Client::new(srv.port);
+    // 200: the file.
+    let r = c.roundtrip(b"GET /json/big.bin HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert_bytes(&r.body, &data, "200");
+    // 416: the library's own page, not the JSON.
+    let r = c.roundtrip(b"GET /json/big.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=5242880-\r\n\r\n");
+    assert_eq!(r.status, 416, "{r:?}");
+    assert_eq!(r.header("Content-Type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(r.text(), "416 Range Not Satisfiable\n");
+    // 304: no body at all.
+    let r = c.roundtrip(format!("GET /json/big.bin HTTP/1.1\r\nHost: a\r\nIf-None-Match: {etag}\r\n\r\n").as_bytes());
+    assert_eq!(r.status, 304, "{r:?}");
+    assert!(r.body.is_empty());
+    assert_eq!(r.header("Content-Length"), None);
+    assert!(c.buf.is_empty(), "nothing after the responses");
 }
 
 #[test]
