@@ -246,6 +246,11 @@ impl Response {
     }
 
     fn push_field(&mut self, name: &[u8], value: &[u8]) {
+        if self.fields.capacity() == 0 {
+            // Room for a few fields at once (small: held while idle).
+            self.fields.reserve(4);
+            self.hbuf.reserve(64);
+        }
         let n0 = self.hbuf.len() as u32;
         self.hbuf.extend_from_slice(name);
         self.hbuf.push(0);
@@ -550,6 +555,10 @@ impl Response {
 
     /// Status line and headers into `out`.
     fn write_head(&self, out: &mut Vec<u8>, reason: Option<&str>, default_type: bool) {
+        // A small head in one allocation on a fresh connection, instead of
+        // growing 8 -> 16 -> ... -> 128 (no-op once the buffer has grown;
+        // kept small: an idle connection holds it for a second).
+        out.reserve(128);
         out.extend_from_slice(b"HTTP/1.1 ");
         push_decimal(out, u64::from(self.status));
         out.push(b' ');

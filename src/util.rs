@@ -199,6 +199,33 @@ impl XorShift {
     }
 }
 
+/// `value.to_string()` in one exact-size allocation: formatted on the
+/// stack first (`to_string` grows its String several times; this runs once
+/// per connection, for the peer address). Falls back to `to_string` past
+/// 64 bytes.
+pub(crate) fn display_string(value: &impl std::fmt::Display) -> String {
+    struct Stack {
+        buf: [u8; 64],
+        len: usize,
+    }
+    impl std::fmt::Write for Stack {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let end = self.len + s.len();
+            let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+            dst.copy_from_slice(s.as_bytes());
+            self.len = end;
+            Ok(())
+        }
+    }
+    let mut st = Stack { buf: [0; 64], len: 0 };
+    if std::fmt::Write::write_fmt(&mut st, format_args!("{value}")).is_ok() {
+        if let Ok(s) = std::str::from_utf8(&st.buf[..st.len]) {
+            return s.to_owned();
+        }
+    }
+    value.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +234,20 @@ mod tests {
         let mut v = Vec::new();
         percent_decode_into(s.as_bytes(), plus, &mut v);
         v
+    }
+
+    #[test]
+    fn display_string_matches_to_string_and_is_exact() {
+        let v6: std::net::SocketAddr = "[2001:db8:85a3:8d3:1319:8a2e:370:7348]:65535".parse().unwrap();
+        let v4: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        for a in [v4, v6] {
+            let s = display_string(&a);
+            assert_eq!(s, a.to_string());
+            assert_eq!(s.capacity(), s.len());
+        }
+        // Past the stack buffer: the same text through to_string.
+        let long = "x".repeat(100);
+        assert_eq!(display_string(&long), long);
     }
 
     #[test]

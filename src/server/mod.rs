@@ -639,7 +639,7 @@ async fn accept_loop<L: Accept>(listener: L, shared: Arc<Shared>, spawner: impl 
                 // The connection future is created inside the task, so it
                 // exists once (in the task's allocation), not also here.
                 let spawned = spawner.spawn(async move {
-                    let conn = serve(stream, peer.to_string(), guard, Some(admitted));
+                    let conn = serve(stream, crate::util::display_string(&peer), guard, Some(admitted));
                     if AssertUnwindSafe(conn).catch_unwind().await.is_err() {
                         log_shared.log(LogLevel::Error, format_args!("{peer} connection task panicked (a bug)"));
                     }
