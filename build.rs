@@ -18,8 +18,18 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
 
     // The cdylib gets an explicit soname so programs record the ABI major.
-    if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+    let linux = env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");
+    if linux {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libmicroroute.so.0");
+    }
+
+    // `mr_epoll`: the Linux epoll worker loop (src/rt/edge.rs). Off under
+    // RUSTFLAGS="--cfg polling_test_poll_backend", which exercises the smol
+    // back end ESP-IDF uses on Linux. One name instead of the two-part
+    // condition at every site.
+    println!("cargo::rustc-check-cfg=cfg(mr_epoll)");
+    if linux && env::var_os("CARGO_CFG_POLLING_TEST_POLL_BACKEND").is_none() {
+        println!("cargo:rustc-cfg=mr_epoll");
     }
 
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml is valid");

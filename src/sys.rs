@@ -66,12 +66,12 @@ pub(crate) fn sendfile(_out_fd: i32, _in_fd: i32, _offset: &mut u64, _count: usi
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
-#[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+#[cfg(mr_epoll)]
 pub(crate) use linux::{accept4, Epoll, EventFd};
 
 /// epoll, eventfd and accept4: what the edge-triggered worker loop
 /// (`crate::rt::edge`) needs, one syscall per call.
-#[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+#[cfg(mr_epoll)]
 mod linux {
     use std::io;
     use std::net::{SocketAddr, TcpStream};

@@ -152,7 +152,7 @@ fn keep_alive_hello_allocates_nothing_per_request() {
     );
     // One block per 31 tasks woken, at most a wake or two per request.
     assert!(queue <= 2 * N / 31 + 2, "{queue} queue blocks for {N} requests");
-    if cfg!(all(target_os = "linux", not(polling_test_poll_backend))) {
+    if cfg!(mr_epoll) {
         assert_eq!(reactor, 0, "the epoll worker loop does not use async-io");
     }
 }

@@ -83,9 +83,6 @@ impl Wake for Unparker {
 /// One socket's readiness, as the edges reported it.
 #[derive(Default)]
 struct Slot {
-    /// Bumped when the slot is freed, so stale keys are ignored.
-    gen: u32,
-    used: bool,
     readable: bool,
     writable: bool,
     /// EOF, hang-up or error seen: reads no longer block.
@@ -119,67 +116,95 @@ enum Dir {
     Write,
 }
 
-#[derive(Default)]
-struct Sources {
-    slots: Vec<Slot>,
+/// Entries addressed by a [`Key`] whose generation goes stale when the
+/// entry is removed, so a late event or a dropped handle for a reused
+/// index finds nothing. Nothing allocates once the vectors have grown.
+struct Slab<T> {
+    /// (generation, entry); `None` when free.
+    entries: Vec<(u32, Option<T>)>,
     free: Vec<u32>,
 }
 
-impl Sources {
-    fn get(&mut self, key: Key) -> Option<&mut Slot> {
-        self.slots
-            .get_mut(key.index as usize)
-            .filter(|s| s.used && s.gen == key.gen)
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Slab {
+            entries: Vec::new(),
+            free: Vec::new(),
+        }
     }
 }
 
-/// Pending timers: a binary heap of (deadline, slot) whose slots record
+impl<T> Slab<T> {
+    fn insert(&mut self, value: T) -> Key {
+        let index = self.free.pop().unwrap_or_else(|| {
+            self.entries.push((0, None));
+            (self.entries.len() - 1) as u32
+        });
+        let e = &mut self.entries[index as usize];
+        e.1 = Some(value);
+        Key { index, gen: e.0 }
+    }
+
+    fn get_mut(&mut self, key: Key) -> Option<&mut T> {
+        match self.entries.get_mut(key.index as usize) {
+            Some((gen, Some(v))) if *gen == key.gen => Some(v),
+            _ => None,
+        }
+    }
+
+    fn remove(&mut self, key: Key) -> Option<T> {
+        let e = self.entries.get_mut(key.index as usize)?;
+        if e.0 != key.gen || e.1.is_none() {
+            return None;
+        }
+        e.0 = e.0.wrapping_add(1);
+        self.free.push(key.index);
+        e.1.take()
+    }
+
+    /// The live entry at `index` and its key (indexes taken from a live
+    /// key or from the timer heap, which holds live entries only).
+    fn at(&mut self, index: u32) -> (Key, &mut T) {
+        let (gen, v) = &mut self.entries[index as usize];
+        let key = Key { index, gen: *gen };
+        (key, v.as_mut().expect("a live slab entry"))
+    }
+}
+
+/// Pending timers: a binary heap of (deadline, entry) whose entries record
 /// their heap position, so a dropped timer leaves at once (keep-alive
-/// waits set and cancel one per request) and nothing allocates once the
-/// vectors have grown.
+/// waits set and cancel one per request).
 #[derive(Default)]
 struct Timers {
     heap: Vec<(Instant, u32)>,
-    slots: Vec<TimerSlot>,
-    free: Vec<u32>,
+    entries: Slab<TimerEntry>,
 }
 
-#[derive(Default)]
-struct TimerSlot {
-    gen: u32,
-    /// Position in `heap`, `usize::MAX` when not in it.
+struct TimerEntry {
+    /// Position in `heap`.
     pos: usize,
     waker: Option<Waker>,
 }
 
 impl Timers {
     fn insert(&mut self, at: Instant, waker: Waker) -> Key {
-        let index = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.slots.push(TimerSlot::default());
-                (self.slots.len() - 1) as u32
-            }
-        };
         let pos = self.heap.len();
-        self.heap.push((at, index));
-        let slot = &mut self.slots[index as usize];
-        slot.pos = pos;
-        slot.waker = Some(waker);
-        let key = Key { index, gen: slot.gen };
+        let key = self.entries.insert(TimerEntry {
+            pos,
+            waker: Some(waker),
+        });
+        self.heap.push((at, key.index));
         self.sift_up(pos);
         key
     }
 
-    fn slot(&mut self, key: Key) -> Option<&mut TimerSlot> {
-        self.slots
-            .get_mut(key.index as usize)
-            .filter(|s| s.gen == key.gen && s.pos != usize::MAX)
+    fn get_mut(&mut self, key: Key) -> Option<&mut TimerEntry> {
+        self.entries.get_mut(key)
     }
 
     /// Takes the timer out (fired or dropped); returns its waker.
     fn remove(&mut self, key: Key) -> Option<Waker> {
-        let pos = self.slot(key)?.pos;
+        let pos = self.entries.get_mut(key)?.pos;
         let last = self.heap.len() - 1;
         self.swap(pos, last);
         self.heap.pop();
@@ -187,11 +212,7 @@ impl Timers {
             self.sift_down(pos);
             self.sift_up(pos);
         }
-        let slot = &mut self.slots[key.index as usize];
-        slot.pos = usize::MAX;
-        slot.gen = slot.gen.wrapping_add(1);
-        self.free.push(key.index);
-        slot.waker.take()
+        self.entries.remove(key).and_then(|e| e.waker)
     }
 
     fn next(&self) -> Option<Instant> {
@@ -204,15 +225,15 @@ impl Timers {
         if at > now {
             return None;
         }
-        let gen = self.slots[index as usize].gen;
-        Some(self.remove(Key { index, gen }))
+        let key = self.entries.at(index).0;
+        Some(self.remove(key))
     }
 
     fn swap(&mut self, a: usize, b: usize) {
         self.heap.swap(a, b);
         let (ia, ib) = (self.heap[a].1, self.heap[b].1);
-        self.slots[ia as usize].pos = a;
-        self.slots[ib as usize].pos = b;
+        self.entries.at(ia).1.pos = a;
+        self.entries.at(ib).1.pos = b;
     }
 
     fn sift_up(&mut self, mut pos: usize) {
@@ -251,14 +272,10 @@ impl Timers {
 pub(crate) struct Reactor {
     epoll: Epoll,
     notifier: Arc<Notifier>,
-    sources: RefCell<Sources>,
+    sources: RefCell<Slab<Slot>>,
     timers: RefCell<Timers>,
     events: RefCell<Vec<libc::epoll_event>>,
 }
-
-// SAFETY-free note: `Reactor` is `Send` (RefCell and Vec of wakers are), so
-// it can be built on the starting thread; it is only ever used by the one
-// thread it is installed on.
 
 impl Reactor {
     pub(crate) fn new() -> io::Result<Reactor> {
@@ -286,38 +303,28 @@ impl Reactor {
     /// starts out ready: the first accept finds out.
     pub(crate) fn register(&self, fd: RawFd, exclusive: bool) -> io::Result<Source> {
         let mut s = self.sources.borrow_mut();
-        let index = match s.free.pop() {
-            Some(i) => i,
-            None => {
-                s.slots.push(Slot::default());
-                (s.slots.len() - 1) as u32
-            }
-        };
-        let slot = &mut s.slots[index as usize];
-        let key = Key { index, gen: slot.gen };
+        let key = s.insert(Slot {
+            readable: exclusive,
+            writable: true,
+            ..Slot::default()
+        });
         let events = if exclusive {
             libc::EPOLLIN | libc::EPOLLEXCLUSIVE | libc::EPOLLET
         } else {
             libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET
         };
         if let Err(e) = self.epoll.add(fd, events as u32, key.data()) {
-            s.free.push(index);
+            s.remove(key);
             return Err(e);
         }
-        *slot = Slot {
-            gen: key.gen,
-            used: true,
-            readable: exclusive,
-            writable: true,
-            ..Slot::default()
-        };
         Ok(Source { key })
     }
 
     /// Makes this thread's worker loop `self` until the guard drops.
     pub(crate) fn install(self) -> Installed {
-        CURRENT.with(|c| *c.borrow_mut() = Some(Rc::new(self)));
-        Installed(())
+        let r = Rc::new(self);
+        CURRENT.with(|c| *c.borrow_mut() = Some(r.clone()));
+        Installed(r)
     }
 
     /// Looks at I/O and timers once: sleeps in `epoll_wait` until an
@@ -358,7 +365,7 @@ impl Reactor {
             }
             let (reader, writer) = {
                 let mut s = self.sources.borrow_mut();
-                let Some(slot) = s.get(Key::from_data(data)) else {
+                let Some(slot) = s.get_mut(Key::from_data(data)) else {
                     continue;
                 };
                 let bits = bits as libc::c_int;
@@ -404,7 +411,7 @@ impl Reactor {
     /// Ready to try `dir` now; if not, `cx` is woken at the next edge.
     fn poll_ready(&self, key: Key, dir: Dir, cx: &mut Context<'_>) -> Poll<()> {
         let mut s = self.sources.borrow_mut();
-        let Some(slot) = s.get(key) else {
+        let Some(slot) = s.get_mut(key) else {
             // Freed under us: let the syscall report the state.
             return Poll::Ready(());
         };
@@ -426,7 +433,7 @@ impl Reactor {
     /// write): wait for the next edge. Reads past EOF never wait.
     fn clear(&self, key: Key, dir: Dir) {
         let mut s = self.sources.borrow_mut();
-        if let Some(slot) = s.get(key) {
+        if let Some(slot) = s.get_mut(key) {
             match dir {
                 Dir::Read if !slot.hup => slot.readable = false,
                 Dir::Read => {}
@@ -435,22 +442,23 @@ impl Reactor {
         }
     }
 
+    /// Forgets `key`. The descriptor is closed right after, which takes
+    /// it out of the epoll set: no EPOLL_CTL_DEL syscall.
     fn deregister(&self, key: Key) {
-        let mut s = self.sources.borrow_mut();
-        if let Some(slot) = s.get(key) {
-            // The descriptor is closed right after, which takes it out of
-            // the epoll set: no EPOLL_CTL_DEL syscall.
-            *slot = Slot {
-                gen: key.gen.wrapping_add(1),
-                ..Slot::default()
-            };
-            s.free.push(key.index);
-        }
+        let slot = self.sources.borrow_mut().remove(key);
+        drop(slot); // its wakers, outside the borrow
     }
 }
 
 /// Uninstalls the thread's reactor when dropped (after its tasks).
-pub(crate) struct Installed(());
+pub(crate) struct Installed(Rc<Reactor>);
+
+impl Installed {
+    /// The installed reactor, for [`block_on`].
+    pub(crate) fn reactor(&self) -> &Reactor {
+        &self.0
+    }
+}
 
 impl Drop for Installed {
     fn drop(&mut self) {
@@ -479,8 +487,16 @@ impl Source {
     }
 
     /// Runs the non-blocking `op` once the edge says it may succeed, and
-    /// again while it reports `EAGAIN` after a stale edge.
-    fn poll_io<T>(&self, dir: Dir, cx: &mut Context<'_>, mut op: impl FnMut() -> io::Result<T>) -> Poll<io::Result<T>> {
+    /// again while it reports `EAGAIN` after a stale edge. A result that
+    /// `drained` says emptied the socket (a short read or write) also
+    /// waits for the next edge, without trying again.
+    fn poll_io<T>(
+        &self,
+        dir: Dir,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut() -> io::Result<T>,
+        drained: impl Fn(&T) -> bool,
+    ) -> Poll<io::Result<T>> {
         let Some(r) = current() else {
             return Poll::Ready(Err(off_worker()));
         };
@@ -491,7 +507,13 @@ impl Source {
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => r.clear(self.key, dir),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                r => return Poll::Ready(r),
+                Ok(v) => {
+                    if drained(&v) {
+                        r.clear(self.key, dir);
+                    }
+                    return Poll::Ready(Ok(v));
+                }
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
@@ -522,34 +544,20 @@ pub(crate) struct Conn {
 impl AsyncRead for Conn {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let r = this.source.poll_io(Dir::Read, cx, || (&this.stream).read(buf));
-        if let Poll::Ready(Ok(n)) = r {
-            if n > 0 && n < buf.len() {
-                // Short read: the socket is drained for now.
-                this.source.clear(Dir::Read);
-            }
-        }
-        r
-    }
-}
-
-impl Conn {
-    fn after_write(&self, r: Poll<io::Result<usize>>, asked: usize) -> Poll<io::Result<usize>> {
-        if let Poll::Ready(Ok(n)) = r {
-            if n < asked {
-                // Short write: the send buffer is full for now.
-                self.source.clear(Dir::Write);
-            }
-        }
-        r
+        let len = buf.len();
+        // A short read drained the socket for now (0 is EOF: stays ready).
+        this.source
+            .poll_io(Dir::Read, cx, || (&this.stream).read(buf), |&n| n > 0 && n < len)
     }
 }
 
 impl AsyncWrite for Conn {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let r = this.source.poll_io(Dir::Write, cx, || (&this.stream).write(buf));
-        this.after_write(r, buf.len())
+        // A short write filled the send buffer for now.
+        let asked = buf.len();
+        this.source
+            .poll_io(Dir::Write, cx, || (&this.stream).write(buf), |&n| n < asked)
     }
 
     fn poll_write_vectored(
@@ -559,10 +567,8 @@ impl AsyncWrite for Conn {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let asked = bufs.iter().map(|b| b.len()).sum();
-        let r = this
-            .source
-            .poll_io(Dir::Write, cx, || (&this.stream).write_vectored(bufs));
-        this.after_write(r, asked)
+        this.source
+            .poll_io(Dir::Write, cx, || (&this.stream).write_vectored(bufs), |&n| n < asked)
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -620,7 +626,7 @@ impl Listener {
         let fd = self.listener.as_raw_fd();
         loop {
             let (stream, peer) =
-                std::future::poll_fn(|cx| self.source.poll_io(Dir::Read, cx, || sys::accept4(fd))).await?;
+                std::future::poll_fn(|cx| self.source.poll_io(Dir::Read, cx, || sys::accept4(fd), |_| false)).await?;
             let Some(peer) = peer else { continue };
             let r = current().ok_or_else(|| io::Error::other("not on a worker thread"))?;
             let source = r.register(stream.as_raw_fd(), false)?;
@@ -655,10 +661,10 @@ impl Future for Timer {
             return Poll::Ready(());
         };
         let mut t = r.timers.borrow_mut();
-        match self.key.and_then(|k| t.slot(k)) {
-            Some(slot) => match &slot.waker {
+        match self.key.and_then(|k| t.get_mut(k)) {
+            Some(entry) => match &entry.waker {
                 Some(w) if w.will_wake(cx.waker()) => {}
-                _ => slot.waker = Some(cx.waker().clone()),
+                _ => entry.waker = Some(cx.waker().clone()),
             },
             None => {
                 let key = t.insert(self.at, cx.waker().clone());
@@ -671,11 +677,9 @@ impl Future for Timer {
 
 impl Timer {
     fn cancel(&mut self) {
-        if let Some(key) = self.key.take() {
-            if let Some(r) = current() {
-                let w = r.timers.borrow_mut().remove(key);
-                drop(w);
-            }
+        if let (Some(key), Some(r)) = (self.key.take(), current()) {
+            let waker = r.timers.borrow_mut().remove(key);
+            drop(waker); // outside the borrow
         }
     }
 }
@@ -741,7 +745,7 @@ mod tests {
         let k = t.insert(now, waker.clone());
         assert!(t.remove(keys[0]).is_none());
         assert!(t.remove(k).is_some());
-        assert!(t.heap.is_empty() && t.slots.len() == 5);
+        assert!(t.heap.is_empty() && t.entries.entries.len() == 5);
     }
 
     #[test]
@@ -751,13 +755,28 @@ mod tests {
         let start = Instant::now();
         block_on(&r, Timer::at(start + Duration::from_millis(30)));
         assert!(start.elapsed() >= Duration::from_millis(30));
-        // A wake from another thread ends the sleep.
+        // A wake from another thread ends the sleep. The backstop timer
+        // keeps a lost wake-up from hanging the test; the time shows
+        // which of the two ended it.
         let (tx, rx) = smol::channel::bounded::<u8>(1);
         let h = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
             tx.send_blocking(7).unwrap();
         });
-        assert_eq!(block_on(&r, rx.recv()).unwrap(), 7);
+        let start = Instant::now();
+        let backstop = Timer::at(start + Duration::from_secs(5));
+        let got = block_on(
+            &r,
+            smol::future::or(async { rx.recv().await.ok() }, async {
+                backstop.await;
+                None
+            }),
+        );
+        assert_eq!(got, Some(7));
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "woken by the backstop timer, not by the other thread"
+        );
         h.join().unwrap();
     }
 

@@ -1,5 +1,5 @@
 //! What the server runs on: timers, `block_on` and sockets, from one of two
-//! back ends chosen at build time.
+//! back ends chosen at build time (cfg `mr_epoll`, set by build.rs).
 //!
 //! - **Linux (epoll)**: [`edge`], an edge-triggered epoll loop per worker
 //!   with its own timers; a keep-alive request costs a `recv` and a `send`.
@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-#[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+#[cfg(mr_epoll)]
 pub(crate) mod edge;
 
 /// A timer future: on a worker, one of its loop's timers; elsewhere
@@ -24,7 +24,7 @@ pub(crate) mod edge;
 pub(crate) struct Sleep(Inner);
 
 enum Inner {
-    #[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+    #[cfg(mr_epoll)]
     Edge(edge::Timer),
     Smol(smol::Timer),
     Never,
@@ -32,7 +32,7 @@ enum Inner {
 
 /// Completes at `at`.
 pub(crate) fn sleep_until(at: Instant) -> Sleep {
-    #[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+    #[cfg(mr_epoll)]
     if edge::on_worker() {
         return Sleep(Inner::Edge(edge::Timer::at(at)));
     }
@@ -52,7 +52,7 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         match &mut self.get_mut().0 {
-            #[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+            #[cfg(mr_epoll)]
             Inner::Edge(t) => Pin::new(t).poll(cx),
             Inner::Smol(t) => Pin::new(t).poll(cx).map(|_| ()),
             Inner::Never => Poll::Pending,
@@ -64,7 +64,7 @@ impl Future for Sleep {
 /// waiting for its socket) through the worker's own loop, so its other
 /// connections' events are still collected; elsewhere with smol.
 pub(crate) fn block_on<T>(fut: impl Future<Output = T>) -> T {
-    #[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+    #[cfg(mr_epoll)]
     if let Some(r) = edge::current() {
         return edge::block_on(&r, fut);
     }

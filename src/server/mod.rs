@@ -460,7 +460,7 @@ impl Accept for Async<TcpListener> {
     }
 }
 
-#[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+#[cfg(mr_epoll)]
 impl Accept for rt::edge::Listener {
     type Conn = rt::edge::Conn;
     async fn accept(&self) -> std::io::Result<(Self::Conn, SocketAddr)> {
@@ -492,12 +492,12 @@ impl Spawn for std::rc::Weak<LocalExecutor<'static>> {
 /// smol, they share one executor, on which one accept loop per listener
 /// runs.
 enum Workers {
-    #[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+    #[cfg(mr_epoll)]
     Edge {
         listeners: Vec<Arc<TcpListener>>,
         shared: Arc<Shared>,
     },
-    #[cfg(not(all(target_os = "linux", not(polling_test_poll_backend))))]
+    #[cfg(not(mr_epoll))]
     Smol(Arc<Executor<'static>>),
 }
 
@@ -505,14 +505,14 @@ type WorkerFn = Box<dyn FnOnce(smol::channel::Receiver<()>) + Send>;
 
 impl Workers {
     fn new(listeners: Vec<TcpListener>, shared: &Arc<Shared>) -> Result<Workers> {
-        #[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+        #[cfg(mr_epoll)]
         {
             Ok(Workers::Edge {
                 listeners: listeners.into_iter().map(Arc::new).collect(),
                 shared: shared.clone(),
             })
         }
-        #[cfg(not(all(target_os = "linux", not(polling_test_poll_backend))))]
+        #[cfg(not(mr_epoll))]
         {
             let executor = Arc::new(Executor::new());
             for l in listeners {
@@ -530,7 +530,7 @@ impl Workers {
     /// `start`.
     fn worker(&mut self) -> std::io::Result<WorkerFn> {
         match self {
-            #[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+            #[cfg(mr_epoll)]
             Workers::Edge { listeners, shared } => {
                 let reactor = rt::edge::Reactor::new()?;
                 let mine = listeners
@@ -545,20 +545,18 @@ impl Workers {
                         ex.spawn(accept_loop(l, shared.clone(), std::rc::Rc::downgrade(&ex)))
                             .detach();
                     }
-                    if let Some(r) = rt::edge::current() {
-                        rt::edge::block_on(
-                            &r,
-                            ex.run(async {
-                                until.recv().await.ok();
-                            }),
-                        );
-                    }
+                    rt::edge::block_on(
+                        installed.reactor(),
+                        ex.run(async {
+                            until.recv().await.ok();
+                        }),
+                    );
                     // Connections and timers go while the reactor is there.
                     drop(ex);
                     drop(installed);
                 }))
             }
-            #[cfg(not(all(target_os = "linux", not(polling_test_poll_backend))))]
+            #[cfg(not(mr_epoll))]
             Workers::Smol(ex) => {
                 let ex = ex.clone();
                 Ok(Box::new(move |until| {
@@ -590,9 +588,9 @@ impl Workers {
     /// The shared executor, dropped (with what is left on it) at stop.
     fn executor(&self) -> Option<Arc<Executor<'static>>> {
         match self {
-            #[cfg(not(all(target_os = "linux", not(polling_test_poll_backend))))]
+            #[cfg(not(mr_epoll))]
             Workers::Smol(ex) => Some(ex.clone()),
-            #[cfg(all(target_os = "linux", not(polling_test_poll_backend)))]
+            #[cfg(mr_epoll)]
             Workers::Edge { .. } => None,
         }
     }
