@@ -18,14 +18,10 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::http::chunked::ChunkedDecoder;
-use crate::http::parse::{parse_head, HeadLimits, STANDARD_METHODS};
+use crate::http::parse::{is_standard_method, parse_head, HeadLimits};
 use crate::request::Request;
 use crate::response::Response;
 use crate::router::{Handler, Match, Router};
-
-fn std_method(m: &[u8]) -> bool {
-    STANDARD_METHODS.iter().any(|k| k.as_bytes() == m)
-}
 
 /// A request head parser with a reused `Request`, as a connection has.
 pub struct HeadParser {
@@ -42,20 +38,18 @@ impl Default for HeadParser {
 impl HeadParser {
     /// The server's default limits (`Config::default()`).
     pub fn new() -> Self {
-        let cfg = Config::default();
         HeadParser {
             req: Request::new(),
-            lim: HeadLimits {
-                max_header_bytes: cfg.max_header_bytes,
-                max_headers: cfg.max_headers,
-            },
+            lim: HeadLimits::of(&Config::default()),
         }
     }
 
     /// Parses the head at the start of `buf`: `Some(head length)`, or
     /// `None` when it is incomplete or refused.
     pub fn parse(&mut self, buf: &[u8]) -> Option<usize> {
-        parse_head(buf, &self.lim, &std_method, &mut self.req).ok().flatten()
+        parse_head(buf, &self.lim, &is_standard_method, &mut self.req)
+            .ok()
+            .flatten()
     }
 
     /// Header count of the last parsed request (for sanity checks).

@@ -36,7 +36,7 @@ use crate::exchange::{BodyState, Exchange, Wire};
 use crate::files::{normalize_prefix, parse_http_date, parse_range, serve_static, Ranged, StaticMount};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::io::{ReadBuf, Stream};
-use crate::http::parse::{parse_head, Framing, HeadError, HeadLimits, STANDARD_METHODS};
+use crate::http::parse::{is_standard_method, parse_head, Framing, HeadError, HeadLimits};
 use crate::request::{HeadParts, Request};
 use crate::response::Response;
 use crate::router::{Handler, Match, Router};
@@ -84,10 +84,6 @@ fn split_first(data: &[u8]) -> (u8, &[u8]) {
         [first, rest @ ..] => (*first, rest),
         [] => (0, &[]),
     }
-}
-
-fn std_method(m: &[u8]) -> bool {
-    STANDARD_METHODS.iter().any(|k| k.as_bytes() == m)
 }
 
 /// Reference percent-decoder (written differently from the library's).
@@ -173,12 +169,8 @@ fn snapshot(r: &mut Request) -> Snapshot {
 ///   one (no stale headers, parameters, query or cookie caches).
 pub fn head(data: &[u8]) {
     let (flags, input) = split_first(data);
-    let defaults = Config::default();
     let lim = if flags & 1 == 0 {
-        HeadLimits {
-            max_header_bytes: defaults.max_header_bytes,
-            max_headers: defaults.max_headers,
-        }
+        HeadLimits::of(&Config::default())
     } else {
         HeadLimits {
             max_header_bytes: 256,
@@ -186,7 +178,7 @@ pub fn head(data: &[u8]) {
         }
     };
     let custom = flags & 2 != 0;
-    let known = move |m: &[u8]| std_method(m) || (custom && m == b"PROPFIND");
+    let known = move |m: &[u8]| is_standard_method(m) || (custom && m == b"PROPFIND");
 
     let mut fresh = Request::new();
     let full = parse_head(input, &lim, &known, &mut fresh);
@@ -252,7 +244,7 @@ pub fn head(data: &[u8]) {
             max_header_bytes: 1024,
             max_headers: 8,
         };
-        if let Ok(Some(_)) = parse_head(prev, &roomy, &std_method, &mut reused) {
+        if let Ok(Some(_)) = parse_head(prev, &roomy, &is_standard_method, &mut reused) {
             reused.push_param_from_path("x", 1..2);
             let _ = reused.query_param(b"a");
             let _ = reused.cookie(b"a");
@@ -1056,7 +1048,7 @@ fn static_request(data: &[u8]) -> Option<StaticOutcome> {
         max_headers: 64,
     };
     let mut req = Request::new();
-    if !matches!(parse_head(&raw, &lim, &std_method, &mut req), Ok(Some(_))) {
+    if !matches!(parse_head(&raw, &lim, &is_standard_method, &mut req), Ok(Some(_))) {
         return None;
     }
     let tree = tree();

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::http::parse::STANDARD_METHODS;
+use crate::http::parse::{is_standard_method, STANDARD_METHODS};
 use crate::util::{is_sub_delim, is_token, is_unreserved, percent_decode_into};
 
 /// A registered handler, whatever calls it (a C function, a Rust closure).
@@ -243,7 +243,7 @@ impl Router {
     /// Methods that get past the parser's 501: the standard ones and any a
     /// route was registered with.
     pub(crate) fn knows_method(&self, m: &[u8]) -> bool {
-        STANDARD_METHODS.iter().any(|k| k.as_bytes() == m) || self.custom_methods.iter().any(|k| k.as_bytes() == m)
+        is_standard_method(m) || self.custom_methods.iter().any(|k| k.as_bytes() == m)
     }
 
     /// Finds the route for `method` and the raw (still encoded) `path`.

@@ -41,6 +41,16 @@ pub(crate) struct HeadLimits {
     pub max_headers: usize,
 }
 
+impl HeadLimits {
+    /// The limits a server with `cfg` parses with.
+    pub(crate) fn of(cfg: &crate::config::Config) -> HeadLimits {
+        HeadLimits {
+            max_header_bytes: cfg.max_header_bytes,
+            max_headers: cfg.max_headers,
+        }
+    }
+}
+
 /// Leading empty lines tolerated before a request line (RFC 9112 §2.2).
 const MAX_LEADING_CRLF: usize = 2;
 
@@ -51,6 +61,11 @@ const STACK_HEADERS: usize = 64;
 pub(crate) const STANDARD_METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT",
 ];
+
+/// True for a method in [`STANDARD_METHODS`].
+pub(crate) fn is_standard_method(m: &[u8]) -> bool {
+    STANDARD_METHODS.iter().any(|k| k.as_bytes() == m)
+}
 
 /// Parses the head at the start of `buf`. On success the request is copied
 /// into `req` and the head length returned; `Ok(None)` means more bytes are
