@@ -28,13 +28,6 @@ TARGETS = {  # column -> (text, test(value) -> bool)
 }
 
 
-def load_jsonl(path):
-    if not path or not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 def fmt(v, f="{:.2f}"):
     return "-" if v is None else f.format(v)
 
@@ -57,6 +50,9 @@ def main():
     sys.path.insert(0, a.harness)
     import bench  # the harness engine: load(), stats(), clean()
     bench.MAX_FOREIGN = a.max_foreign
+
+    def load_jsonl(path):  # the harness's reader; a missing file is no results
+        return bench.load(path) if path and os.path.exists(path) else []
 
     rr = bench.grouped(load_jsonl(a.rr))
     dd = bench.grouped(load_jsonl(a.d))

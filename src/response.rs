@@ -507,8 +507,7 @@ impl Response {
             return Err(e);
         }
         if fresh {
-            self.body.clear();
-            self.file = None;
+            self.drop_body();
             self.replace_field(b"Content-Type", b"application/json");
             self.auto_type = true;
         }

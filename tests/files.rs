@@ -225,29 +225,21 @@ fn file_server(dir: &TempDir, write_ms: Option<u32>) -> Running {
             }
             MR_OK
         });
-        let r = root.clone();
-        on(srv, "GET", "/ct/{name}", move |req, resp| {
-            assert_eq!(
-                resp_set_header(resp, c"Content-Type".as_ptr(), c"text/x-custom".as_ptr()),
+        // GET `pattern`: `before(resp)`, then the file named by {name}.
+        let file_after = |pattern: &str, before: fn(*mut mr_resp) -> c_int| {
+            let r = root.clone();
+            on(srv, "GET", pattern, move |req, resp| {
+                assert_eq!(before(resp), MR_OK);
+                assert_eq!(resp_send_file(resp, cpath(&r.join(param(req, "name"))).as_ptr()), MR_OK);
                 MR_OK
-            );
-            assert_eq!(resp_send_file(resp, cpath(&r.join(param(req, "name"))).as_ptr()), MR_OK);
-            MR_OK
+            });
+        };
+        file_after("/ct/{name}", |resp| {
+            resp_set_header(resp, c"Content-Type".as_ptr(), c"text/x-custom".as_ptr())
         });
-        let r = root.clone();
-        on(srv, "GET", "/nf/{name}", move |req, resp| {
-            assert_eq!(resp_set_status(resp, 404), MR_OK);
-            assert_eq!(resp_send_file(resp, cpath(&r.join(param(req, "name"))).as_ptr()), MR_OK);
-            MR_OK
-        });
-        let r = root.clone();
-        on(srv, "GET", "/json/{name}", move |req, resp| {
-            assert_eq!(
-                resp_json_set_str(resp, c"note".as_ptr(), c"set before the file".as_ptr()),
-                MR_OK
-            );
-            assert_eq!(resp_send_file(resp, cpath(&r.join(param(req, "name"))).as_ptr()), MR_OK);
-            MR_OK
+        file_after("/nf/{name}", |resp| resp_set_status(resp, 404));
+        file_after("/json/{name}", |resp| {
+            resp_json_set_str(resp, c"note".as_ptr(), c"set before the file".as_ptr())
         });
         on(srv, "GET", "/try", move |req, resp| {
             let p = query(req, "p").expect("?p=");

@@ -151,10 +151,7 @@ impl Conn<'_> {
     /// Reads until `rbuf` holds a complete head; returns its length.
     async fn read_head(&mut self) -> Result<usize, Stop> {
         let cfg = &self.shared.cfg;
-        let lim = HeadLimits {
-            max_header_bytes: cfg.max_header_bytes,
-            max_headers: cfg.max_headers,
-        };
+        let lim = HeadLimits::of(cfg);
         let router = &self.shared.router;
         let known = |m: &[u8]| router.knows_method(m);
         let mut scanned = 0;
@@ -244,7 +241,7 @@ impl Conn<'_> {
             };
             match or(read, interrupted).await {
                 Err(e) if e.kind() == io::ErrorKind::TimedOut && !released && until < deadline => {
-                    self.rbuf.release_if_empty();
+                    // (The read buffer is lent to the pool at every wait.)
                     self.wbuf = Vec::new();
                     self.req.shrink();
                     self.resp.shrink();

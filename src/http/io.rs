@@ -195,23 +195,17 @@ impl ReadBuf {
         self.end += n;
     }
 
-    /// Releases the memory of an empty buffer.
-    pub(crate) fn release_if_empty(&mut self) {
-        if self.is_empty() {
-            *self = ReadBuf::default();
-        }
-    }
-
     /// Lends an empty buffer's memory to this thread's pool (the next
-    /// `spare` takes one back). A dropped buffer goes there too, so a new
-    /// connection takes an initialised buffer instead of allocating and
-    /// zeroing 4 KiB.
+    /// `spare` takes one back); a buffer holding data keeps it. A dropped
+    /// buffer goes there too, so a new connection takes an initialised
+    /// buffer instead of allocating and zeroing 4 KiB.
     pub(crate) fn park(&mut self) {
         if !self.is_empty() || self.buf.capacity() == 0 {
             return;
         }
         let buf = std::mem::take(&mut self.buf);
-        *self = ReadBuf::default();
+        self.start = 0;
+        self.end = 0;
         if buf.capacity() <= POOL_MAX_CAPACITY {
             let _ = POOL.try_with(|p| {
                 let mut p = p.borrow_mut();
@@ -266,10 +260,10 @@ mod tests {
         s[0] = b'!';
         rb.commit(8, 1);
         assert_eq!(rb.data(), b"yz!");
-        rb.release_if_empty();
+        rb.park();
         assert_eq!(rb.data(), b"yz!", "not empty: kept");
         rb.consume(3);
-        rb.release_if_empty();
+        rb.park();
         assert!(rb.buf.capacity() == 0);
     }
 }
