@@ -164,6 +164,19 @@ static void prod_free(void *ud) {
     g_prod_freed++;
 }
 
+/* Every call that sets a response body (the JSON builder, templates,
+ * files) answers `want` on `resp`: NULL, a redirect, a head already sent. */
+static void body_setters_give(mr_resp *resp, const char *file, int want) {
+    CHECK_INT(resp_json_set_str(resp, "s", "v"), want);
+    CHECK_INT(resp_json_set_int(resp, "i", 1), want);
+    CHECK_INT(resp_json_set_double(resp, "d", 1.0), want);
+    CHECK_INT(resp_json_set_bool(resp, "b", 1), want);
+    CHECK_INT(resp_json_set_null(resp, "z"), want);
+    CHECK_INT(resp_json_set_raw(resp, "r", "[]"), want);
+    CHECK_INT(resp_load_template(resp, "t.html", NULL), want);
+    CHECK_INT(resp_send_file(resp, file), want);
+}
+
 /* A NULL-returning call failed with `code`, with a detail. */
 #define CHECK_NULL_CODE(expr, code)                                      \
     do {                                                                 \
@@ -269,16 +282,9 @@ static void test_null_handles(void) {
     {
         static const char *const params[] = {"id", "1", NULL};
         g_prod_freed = 0;
-        CHECK_INT(resp_json_set_str(NULL, "a", "b"), MR_EINVAL);
-        CHECK_INT(resp_json_set_int(NULL, "a", 1), MR_EINVAL);
-        CHECK_INT(resp_json_set_double(NULL, "a", 1.0), MR_EINVAL);
-        CHECK_INT(resp_json_set_bool(NULL, "a", 1), MR_EINVAL);
-        CHECK_INT(resp_json_set_null(NULL, "a"), MR_EINVAL);
-        CHECK_INT(resp_json_set_raw(NULL, "a", "1"), MR_EINVAL);
-        CHECK_INT(resp_load_template(NULL, "t.html", NULL), MR_EINVAL);
+        body_setters_give(NULL, "/etc/hostname", MR_EINVAL);
         CHECK_INT(resp_redirect_route(NULL, "home"), MR_EINVAL);
         CHECK_INT(resp_redirect_route_params(NULL, "user", params, 302), MR_EINVAL);
-        CHECK_INT(resp_send_file(NULL, "/etc/hostname"), MR_EINVAL);
         CHECK_INT(resp_sse_event(NULL, NULL, "x", NULL), MR_EINVAL);
         CHECK_INT(resp_sse_heartbeat(NULL, 1), MR_EINVAL);
         CHECK_INT(resp_stream(NULL, prod_never, &g_prod_freed, prod_free), MR_EINVAL);
@@ -628,14 +634,7 @@ static int h_json_set(mr_req *req, mr_resp *resp, void *ud) {
 static int h_json_set_redirect(mr_req *req, mr_resp *resp, void *ud) {
     (void)req; (void)ud;
     CHECK_INT(resp_redirect(resp, "/there", 302), MR_OK);
-    CHECK_INT(resp_json_set_str(resp, "s", "v"), MR_ESTATE);
-    CHECK_INT(resp_json_set_int(resp, "i", 1), MR_ESTATE);
-    CHECK_INT(resp_json_set_double(resp, "d", 1.0), MR_ESTATE);
-    CHECK_INT(resp_json_set_bool(resp, "b", 1), MR_ESTATE);
-    CHECK_INT(resp_json_set_null(resp, "z"), MR_ESTATE);
-    CHECK_INT(resp_json_set_raw(resp, "r", "[]"), MR_ESTATE);
-    CHECK_INT(resp_load_template(resp, "t.html", NULL), MR_ESTATE);
-    CHECK_INT(resp_send_file(resp, g_file), MR_ESTATE);
+    body_setters_give(resp, g_file, MR_ESTATE);
     CHECK(resp_header(resp, "Content-Type") == NULL);
     return 0;
 }
@@ -751,16 +750,9 @@ static int h_sent(mr_req *req, mr_resp *resp, void *ud) {
     static const char *const ok[] = {"id", "42", NULL};
     (void)req; (void)ud;
     CHECK_INT(resp_send_header(resp, NULL, "x", 1), MR_OK);
-    CHECK_INT(resp_json_set_str(resp, "s", "v"), MR_ESTATE);
-    CHECK_INT(resp_json_set_int(resp, "i", 1), MR_ESTATE);
-    CHECK_INT(resp_json_set_double(resp, "d", 1.0), MR_ESTATE);
-    CHECK_INT(resp_json_set_bool(resp, "b", 1), MR_ESTATE);
-    CHECK_INT(resp_json_set_null(resp, "z"), MR_ESTATE);
-    CHECK_INT(resp_json_set_raw(resp, "r", "[]"), MR_ESTATE);
-    CHECK_INT(resp_load_template(resp, "t.html", NULL), MR_ESTATE);
+    body_setters_give(resp, g_file, MR_ESTATE);
     CHECK_INT(resp_redirect_route(resp, "home"), MR_ESTATE);
     CHECK_INT(resp_redirect_route_params(resp, "user", ok, 0), MR_ESTATE);
-    CHECK_INT(resp_send_file(resp, g_file), MR_ESTATE);
     CHECK_INT(resp_send_header(resp, NULL, NULL, 0), MR_ESTATE);
     CHECK_INT(resp_set_status(resp, 201), MR_ESTATE);
     CHECK_INT(resp_send(resp, NULL, SIZE_MAX), MR_EINVAL);
