@@ -343,14 +343,27 @@ impl Request {
         self.form.find(name, false)
     }
 
-    /// Forgets the strings handed out for the last request and releases
-    /// large buffers, for an idle connection.
-    pub(crate) fn shrink(&mut self) {
+    /// Forgets the last request's strings and parsed JSON and frees
+    /// buffers larger than `max` bytes, before the request is kept for
+    /// another connection.
+    pub(crate) fn trim(&mut self, max: usize) {
         for s in [&mut self.head, &mut self.query_vals, &mut self.cookies, &mut self.form] {
             s.clear();
-            s.buf = Vec::new();
-            s.pairs = Vec::new();
+            if s.buf.capacity() > max {
+                s.buf = Vec::new();
+            }
+            if s.pairs.capacity() * std::mem::size_of::<(Span, Span)>() > max {
+                s.pairs = Vec::new();
+            }
         }
-        self.body = Vec::new();
+        self.body.clear();
+        if self.body.capacity() > max {
+            self.body = Vec::new();
+        }
+        if self.scratch.capacity() > max {
+            self.scratch = Vec::new();
+        }
+        self.json = None;
+        self.json_strs = Vec::new();
     }
 }

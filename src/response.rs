@@ -194,11 +194,23 @@ impl Response {
         self.auto_type = false;
     }
 
-    /// Releases buffers while the connection idles.
-    pub(crate) fn shrink(&mut self) {
-        self.hbuf = Vec::new();
-        self.fields = Vec::new();
-        self.body = Vec::new();
+    /// Drops what the last response left (a file, a JSON document) and
+    /// frees buffers larger than `max` bytes, before the response is kept
+    /// for another connection.
+    pub(crate) fn trim(&mut self, max: usize) {
+        if self.hbuf.capacity() > max {
+            self.hbuf = Vec::new();
+        }
+        if self.fields.capacity() * std::mem::size_of::<Field>() > max {
+            self.fields = Vec::new();
+        }
+        self.body.clear();
+        if self.body.capacity() > max {
+            self.body = Vec::new();
+        }
+        self.file = None;
+        self.json = None;
+        self.reason = None;
     }
 
     pub fn status(&self) -> u16 {

@@ -312,3 +312,47 @@ mod tests {
         assert_eq!(trim_ows(b" \tx y\t "), b"x y");
     }
 }
+
+thread_local! {
+    /// Per-thread spares, one list per type (see [`take_spare`]).
+    static SPARES: std::cell::RefCell<Vec<Box<dyn std::any::Any>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Takes a `T` kept by [`keep_spare`] on this thread, if there is one.
+/// Lets hot paths reuse heap blocks instead of allocating: a list per type,
+/// found by a type check (there are one or two types).
+pub(crate) fn take_spare<T: 'static>() -> Option<T> {
+    SPARES
+        .try_with(|s| {
+            s.borrow_mut()
+                .iter_mut()
+                .find_map(|l| l.downcast_mut::<Vec<T>>())
+                .and_then(Vec::pop)
+        })
+        .ok()
+        .flatten()
+}
+
+/// Keeps `t` for [`take_spare`] on this thread, unless `max` are kept
+/// already (or the thread is ending): then it is dropped.
+pub(crate) fn keep_spare<T: 'static>(t: T, max: usize) {
+    let refused = SPARES.try_with(|s| {
+        let mut s = s.borrow_mut();
+        let i = match s.iter().position(|l| l.is::<Vec<T>>()) {
+            Some(i) => i,
+            None => {
+                s.push(Box::new(Vec::<T>::new()));
+                s.len() - 1
+            }
+        };
+        match s[i].downcast_mut::<Vec<T>>() {
+            Some(l) if l.len() < max => {
+                l.push(t);
+                None
+            }
+            _ => Some(t),
+        }
+    });
+    // Dropped outside the borrow: a drop may keep spares of its own.
+    drop(refused);
+}

@@ -1,14 +1,26 @@
-//! The HTTP/1.1 connection loop: read a head, dispatch it to the route's
-//! handler (inline, on this worker), write the response, deal with the
-//! unread part of the body, repeat while the connection stays alive.
+//! The HTTP/1.1 connection loop: wait for a request, read its head,
+//! dispatch it to the route's handler (inline, on this worker), write the
+//! response, deal with the unread part of the body, repeat while the
+//! connection stays alive.
+//!
+//! A connection has two phases. **Idle** (waiting for the next request) it
+//! holds only its socket, its place in the connection table and its peer's
+//! address: the [`serve`] task is a few hundred bytes. **Busy** (bytes
+//! arrived) it borrows a heap block for the busy-phase future and a
+//! [`Work`] (read and write buffers, request, response) from its thread's
+//! spares and gives both back when it goes idle again, so ten thousand
+//! idle connections cost little memory and a busy worker allocates
+//! nothing per request.
 //!
 //! Responses to pipelined requests are collected in one write buffer and
 //! written when no further complete request is waiting (or the buffer is
 //! large), so a burst of pipelined requests costs one `write`.
 
+use std::future::Future;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,25 +28,28 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use smol::channel::Receiver;
-use smol::future::{or, pending, poll_fn};
+use smol::future::{or, pending, poll_fn, FutureExt as _};
 
 use crate::deferred::{Handoff, Msg, Producer};
 use crate::exchange::{BodyState, Exchange, Leftover, Wire};
 use crate::files::FileBody;
-use crate::http::io::{fill, readable_until, shutdown, write_all2, ReadBuf, Stream};
+use crate::http::io::{fill, shutdown, write_all2, ReadBuf, Stream};
 use crate::http::parse::{parse_head, too_long, HeadError, HeadLimits};
 use crate::request::Request;
 use crate::response::{Response, FLUSH_THRESHOLD};
 use crate::router::Match;
-use crate::rt::sleep;
+use crate::rt::{sleep, sleep_until};
 use crate::server::conns::Admitted;
 use crate::server::shared::{ConnGuard, LogLevel, Shared};
-use crate::sys;
+use crate::{sys, util};
 
 /// Bytes asked of the socket per read while reading a head.
 const HEAD_READ: usize = 4096;
-/// An idle connection keeps its buffers this long, then releases them.
-const KEEP_BUFFERS: Duration = Duration::from_secs(1);
+/// Busy-phase blocks and [`Work`]s each thread keeps for its next busy
+/// connections (one per connection busy at once, up to this many).
+const SPARES: usize = 32;
+/// A [`Work`] going back to the spares frees buffers larger than this.
+const SPARE_MAX_BUFFER: usize = 64 * 1024;
 /// Lingering close: how long and how much we read and discard after
 /// closing our side, so the peer gets our response instead of a reset.
 const LINGER_TIME: Duration = Duration::from_millis(1000);
@@ -44,80 +59,226 @@ const LINGER_BYTES: usize = 256 * 1024;
 const SENDFILE_CHUNK: usize = 256 * 1024;
 
 enum Stop {
-    /// Close without answering (EOF, idle timeout, server stopping).
+    /// Close without answering (EOF, time-out, server stopping).
     Quiet,
     /// Answer with this error, then close.
     Reply(HeadError),
+    /// Everything is answered and written: wait for the next request.
+    Idle,
 }
 
-struct Conn<'a> {
-    io: &'a mut dyn Stream,
-    shared: &'a Arc<Shared>,
+/// What a connection needs only while busy. Between requests it goes back
+/// to the thread's spares (see the module documentation).
+#[derive(Default)]
+struct Work {
     rbuf: ReadBuf,
     wbuf: Vec<u8>,
     req: Request,
     resp: Response,
     body: BodyState,
+}
+
+impl Work {
+    /// Makes a used `Work` fit for any connection: no bytes left over, no
+    /// large buffers kept.
+    fn tidy(&mut self) {
+        self.rbuf.clear(SPARE_MAX_BUFFER);
+        self.wbuf.clear();
+        if self.wbuf.capacity() > SPARE_MAX_BUFFER {
+            self.wbuf = Vec::new();
+        }
+        self.req.trim(SPARE_MAX_BUFFER);
+        self.resp.trim(SPARE_MAX_BUFFER);
+    }
+}
+
+/// What a connection keeps for its whole life.
+struct Link<S> {
+    io: S,
+    /// Keeps the server's connection count right, also when the task is
+    /// dropped at shutdown.
+    guard: ConnGuard,
     remote: String,
+    /// Its place in the connection table, through which the table closes it
+    /// while idle (to make room, or at stop).
     admitted: Option<Admitted>,
 }
 
-/// Serves one connection until it closes. `guard` keeps the server's
-/// connection count right even when the task is dropped at shutdown;
-/// `admitted`, its place in the connection table, lets the table close it
-/// while idle (to make room, or at stop).
-pub(crate) async fn serve<S: Stream>(mut stream: S, remote: String, guard: ConnGuard, admitted: Option<Admitted>) {
-    let shared: Arc<Shared> = guard.0.clone();
-    let mut conn = Conn {
-        admitted,
-        io: &mut stream,
-        shared: &shared,
-        rbuf: ReadBuf::default(),
-        wbuf: Vec::new(),
-        req: Request::new(),
-        resp: Response::new(),
-        body: BodyState::default(),
+/// Serves one connection until it closes. Returns the stream (dropping it
+/// closes the socket), or `None` when the connection's code panicked (a
+/// bug; logged here).
+pub(crate) fn serve<S: Stream + 'static>(
+    io: S,
+    remote: String,
+    guard: ConnGuard,
+    admitted: Option<Admitted>,
+) -> impl Future<Output = Option<S>> {
+    let shared = guard.0.clone();
+    let mut link = Some(Link {
+        io,
+        guard,
         remote,
+        admitted,
+    });
+    // An `async move` block, not an `async fn`: an async fn's arguments stay
+    // in its future beside the values made from them, and this future is
+    // most of what an idle connection costs.
+    async move {
+        match AssertUnwindSafe(run(&mut link)).catch_unwind().await {
+            Ok(()) => link.map(|l| l.io),
+            Err(_) => {
+                shared.log(LogLevel::Error, format_args!("a connection task panicked (a bug)"));
+                None
+            }
+        }
+    }
+}
+
+/// The connection's life: idle waits and busy phases until it closes. The
+/// link is moved into each busy phase and back (`None` after a panic in
+/// one).
+async fn run<S: Stream + 'static>(slot: &mut Option<Link<S>>) {
+    while let Some(link) = slot {
+        if !link.wait_idle().await {
+            return;
+        }
+        let Some(link) = slot.take() else { return };
+        let (mut block, work) = spare_for(busy::<S>).unwrap_or_else(|| (Box::pin(None), Box::default()));
+        block.set(Some(busy(link, work)));
+        let (link, mut work, keep) = poll_fn(|cx| match block.as_mut().as_pin_mut() {
+            Some(f) => f.poll(cx),
+            None => unreachable!("the block holds the busy future until it ends"),
+        })
+        .await;
+        *slot = Some(link);
+        block.set(None);
+        work.tidy();
+        util::keep_spare((block, work), SPARES);
+        if !keep {
+            return;
+        }
+    }
+}
+
+/// A heap block for a busy-phase future (empty between busy phases) and
+/// the [`Work`] that goes with it.
+type Spare<F> = (Pin<Box<Option<F>>>, Box<Work>);
+
+/// A spare for futures like those `f` makes, from this thread's spares.
+/// (`f` only names the future's type.)
+fn spare_for<A, B, F: 'static>(_f: fn(A, B) -> F) -> Option<Spare<F>> {
+    util::take_spare()
+}
+
+/// The busy phase: reads the request whose first bytes arrived, answers it
+/// and any that follow it in the buffer, and returns once everything is
+/// written and nothing is left to read (true: keep the connection) or the
+/// connection is closed (false).
+async fn busy<S: Stream>(mut link: Link<S>, mut work: Box<Work>) -> (Link<S>, Box<Work>, bool) {
+    let keep = {
+        let Link { io, guard, remote, .. } = &mut link;
+        work.req.set_remote(remote);
+        let mut conn = Conn {
+            io,
+            shared: &guard.0,
+            remote,
+            w: &mut work,
+        };
+        conn.run().await
     };
-    conn.req.set_remote(&conn.remote);
-    conn.run().await;
-    drop(conn);
-    drop(guard);
+    (link, work, keep)
+}
+
+impl<S: Stream> Link<S> {
+    /// Waits for the first byte of the next request, up to the idle timeout
+    /// or until the server stops or the table evicts this connection.
+    /// False when the connection must close without answering.
+    ///
+    /// (Every byte of this future is in every idle connection's task: it
+    /// keeps no more than it needs across the wait.)
+    async fn wait_idle(&mut self) -> bool {
+        let shared = &*self.guard.0;
+        if shared.is_stopping() {
+            return false;
+        }
+        let now = Instant::now();
+        if let Some(a) = &self.admitted {
+            a.set_idle(now);
+        }
+        // Armed only if the first look finds nothing to read.
+        let mut timer = sleep_until(now + shared.cfg.idle_timeout);
+        let this = &mut *self;
+        let woke = poll_fn(move |cx| {
+            if let Poll::Ready(r) = this.io.poll_readable(cx) {
+                return Poll::Ready(r.is_ok());
+            }
+            // Evicted to make room, or the server is stopping.
+            if let Some(a) = &this.admitted {
+                if a.slot.poll_interrupt(cx, &this.guard.0.stopping).is_ready() {
+                    return Poll::Ready(false);
+                }
+            }
+            Pin::new(&mut timer).poll(cx).map(|()| false)
+        })
+        .await;
+        if let Some(a) = &self.admitted {
+            // Bytes that raced an eviction are served: the client sent a
+            // request, and closing now would lose it.
+            a.set_busy();
+        }
+        woke
+    }
+}
+
+/// A busy connection: its socket and the borrowed [`Work`].
+struct Conn<'a> {
+    io: &'a mut dyn Stream,
+    shared: &'a Arc<Shared>,
+    remote: &'a str,
+    w: &'a mut Work,
 }
 
 impl Conn<'_> {
-    async fn run(&mut self) {
+    /// Serves requests until the connection goes idle (true) or closes
+    /// (false). The idle wait found bytes to read (or EOF).
+    async fn run(&mut self) -> bool {
+        let deadline = Instant::now() + self.shared.cfg.header_timeout;
+        match fill(self.io, &mut self.w.rbuf, HEAD_READ, deadline).await {
+            Ok(n) if n > 0 => {}
+            _ => return false,
+        }
         loop {
             match self.read_head().await {
                 Ok(len) => {
-                    self.rbuf.consume(len);
+                    self.w.rbuf.consume(len);
                     if !self.exchange().await {
-                        let linger = !self.rbuf.is_empty() || !matches!(self.body.leftover(), Leftover::None);
+                        let linger = !self.w.rbuf.is_empty() || !matches!(self.w.body.leftover(), Leftover::None);
                         self.close(linger).await;
-                        return;
+                        return false;
                     }
                 }
+                Err(Stop::Idle) => return true,
                 Err(Stop::Quiet) => {
                     self.close(false).await;
-                    return;
+                    return false;
                 }
                 Err(Stop::Reply(e)) => {
                     self.reject(e);
                     self.close(true).await;
-                    return;
+                    return false;
                 }
             }
         }
     }
 
     async fn flush(&mut self) -> io::Result<()> {
-        if self.wbuf.is_empty() {
+        if self.w.wbuf.is_empty() {
             return Ok(());
         }
-        let r = write_all2(self.io, &self.wbuf, &[], self.shared.cfg.write_timeout).await;
-        self.wbuf.clear();
-        if self.wbuf.capacity() > 64 * 1024 {
-            self.wbuf = Vec::new();
+        let r = write_all2(self.io, &self.w.wbuf, &[], self.shared.cfg.write_timeout).await;
+        self.w.wbuf.clear();
+        if self.w.wbuf.capacity() > SPARE_MAX_BUFFER {
+            self.w.wbuf = Vec::new();
         }
         r
     }
@@ -135,9 +296,10 @@ impl Conn<'_> {
             shutdown(self.io).await;
             let deadline = Instant::now() + LINGER_TIME;
             let mut total = 0;
-            let mut rb = ReadBuf::default();
+            let rb = &mut self.w.rbuf;
+            rb.consume(rb.len());
             while total < LINGER_BYTES {
-                match fill(self.io, &mut rb, 16 * 1024, deadline).await {
+                match fill(self.io, rb, 16 * 1024, deadline).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         total += n;
@@ -149,16 +311,22 @@ impl Conn<'_> {
     }
 
     /// Reads until `rbuf` holds a complete head; returns its length.
+    /// `Stop::Idle` when the buffer is empty and everything is written.
     async fn read_head(&mut self) -> Result<usize, Stop> {
         let cfg = &self.shared.cfg;
         let lim = HeadLimits::of(cfg);
         let router = &self.shared.router;
         let known = |m: &[u8]| router.knows_method(m);
         let mut scanned = 0;
-        let mut first_byte = (!self.rbuf.is_empty()).then(Instant::now);
+        let Some(first_byte) = (!self.w.rbuf.is_empty()).then(Instant::now) else {
+            return match self.flush().await {
+                Ok(()) => Err(Stop::Idle),
+                Err(_) => Err(Stop::Quiet),
+            };
+        };
         loop {
-            if !self.rbuf.is_empty() {
-                let data = self.rbuf.data();
+            if !self.w.rbuf.is_empty() {
+                let data = self.w.rbuf.data();
                 // Only the first max_header_bytes are judged, so bytes past
                 // the limit cannot change the answer however they arrive.
                 let full = data.len() >= cfg.max_header_bytes;
@@ -167,7 +335,7 @@ impl Conn<'_> {
                 // reached): a head trickled in byte by byte is not parsed
                 // once per byte.
                 if scanned == 0 || full || data[scanned - 1..].contains(&b'\n') {
-                    match parse_head(window, &lim, &known, &mut self.req) {
+                    match parse_head(window, &lim, &known, &mut self.w.req) {
                         Ok(Some(len)) => return Ok(len),
                         Ok(None) => {}
                         Err(e) => return Err(Stop::Reply(e)),
@@ -181,17 +349,10 @@ impl Conn<'_> {
             if self.flush().await.is_err() {
                 return Err(Stop::Quiet);
             }
-            let r = if let Some(t) = first_byte {
-                fill(self.io, &mut self.rbuf, HEAD_READ, t + cfg.header_timeout).await
-            } else {
-                self.wait_idle().await
-            };
-            match r {
+            match fill(self.io, &mut self.w.rbuf, HEAD_READ, first_byte + cfg.header_timeout).await {
                 Ok(0) => return Err(Stop::Quiet),
-                Ok(_) => {
-                    first_byte.get_or_insert_with(Instant::now);
-                }
-                Err(e) if e.kind() == io::ErrorKind::TimedOut && first_byte.is_some() => {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                     return Err(Stop::Reply(HeadError {
                         status: 408,
                         reason: "request head not received in time",
@@ -202,97 +363,41 @@ impl Conn<'_> {
         }
     }
 
-    /// Waits for the first byte of the next request, up to the idle timeout
-    /// or until the server stops. Buffers are released if the wait is long.
-    async fn wait_idle(&mut self) -> io::Result<usize> {
-        let cfg = &self.shared.cfg;
-        let start = Instant::now();
-        let deadline = start + cfg.idle_timeout;
-        let mut released = false;
-        let shared = self.shared;
-        if let Some(a) = &self.admitted {
-            a.set_idle(start);
-        }
-        let r = loop {
-            if shared.is_stopping() {
-                break Err(io::Error::other("server stopping"));
-            }
-            let until = if released {
-                deadline
-            } else {
-                deadline.min(start + KEEP_BUFFERS)
-            };
-            // Evicted to make room, or the server is stopping.
-            let slot = self.admitted.as_ref().map(|a| &*a.slot);
-            let interrupted = poll_fn(|cx| match slot {
-                Some(s) => s
-                    .poll_interrupt(cx, &shared.stopping)
-                    .map(|()| Err(io::Error::other("closed while idle"))),
-                None => Poll::Pending,
-            });
-            // An idle connection holds no read buffer: it goes back to
-            // this thread's pool until bytes arrive.
-            self.rbuf.park();
-            let io = &mut *self.io;
-            let rbuf = &mut self.rbuf;
-            let read = async {
-                readable_until(&mut *io, until).await?;
-                fill(io, rbuf, HEAD_READ, until).await
-            };
-            match or(read, interrupted).await {
-                Err(e) if e.kind() == io::ErrorKind::TimedOut && !released && until < deadline => {
-                    // (The read buffer is lent to the pool at every wait.)
-                    self.wbuf = Vec::new();
-                    self.req.shrink();
-                    self.resp.shrink();
-                    released = true;
-                }
-                r => break r,
-            }
-        };
-        if let Some(a) = &self.admitted {
-            // Bytes that raced an eviction are served: the client sent a
-            // request, and closing now would lose it.
-            a.set_busy();
-        }
-        r
-    }
-
     /// Handles one parsed request. Returns false when the connection must
     /// close afterwards.
     async fn exchange(&mut self) -> bool {
         let started = Instant::now();
         let shared = self.shared;
-        let method = std::str::from_utf8(self.req.method_bytes()).unwrap_or("");
+        let method = std::str::from_utf8(self.w.req.method_bytes()).unwrap_or("");
         let is_head = method == "HEAD";
-        self.resp.reset(self.req.version(), is_head, self.req.keep_alive);
-        self.body.reset(self.req.framing, self.req.expect_continue);
+        self.w.resp.reset(self.w.req.version(), is_head, self.w.req.keep_alive);
+        self.w.body.reset(self.w.req.framing, self.w.req.expect_continue);
 
         let mut handler = None;
-        match shared.router.find(method, self.req.path_bytes()) {
+        match shared.router.find(method, self.w.req.path_bytes()) {
             Match::Found { handler: h, params } => {
                 for (name, range) in params {
-                    self.req.push_param_from_path(name, range);
+                    self.w.req.push_param_from_path(name, range);
                 }
                 handler = Some(h);
             }
             Match::MethodNotAllowed(allow) => {
                 if method == "OPTIONS" {
-                    self.resp.set_status(204).ok();
-                    self.resp.push_allow(&format!("{allow}, OPTIONS"));
+                    self.w.resp.set_status(204).ok();
+                    self.w.resp.push_allow(&format!("{allow}, OPTIONS"));
                 } else {
-                    self.resp.set_error(405);
-                    self.resp.push_allow(&allow);
+                    self.w.resp.set_error(405);
+                    self.w.resp.push_allow(&allow);
                 }
             }
-            Match::NotFound if self.req.path_bytes() == b"*" => {
+            Match::NotFound if self.w.req.path_bytes() == b"*" => {
                 // OPTIONS * (the parser allows `*` only with OPTIONS).
-                self.resp.set_status(204).ok();
-                self.resp.push_allow("GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH");
+                self.w.resp.set_status(204).ok();
+                self.w.resp.push_allow("GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH");
             }
             Match::NotFound => match shared.router.fallback() {
                 Some(h) => handler = Some(h),
-                None => self.resp.set_error(404),
+                None => self.w.resp.set_error(404),
             },
         }
 
@@ -301,13 +406,13 @@ impl Conn<'_> {
         let mut handoff = None;
         if let Some(handler) = handler {
             let mut ex = Exchange {
-                req: &mut self.req,
-                resp: &mut self.resp,
-                body: &mut self.body,
-                rbuf: &mut self.rbuf,
+                req: &mut self.w.req,
+                resp: &mut self.w.resp,
+                body: &mut self.w.body,
+                rbuf: &mut self.w.rbuf,
                 wire: Wire {
                     io: &mut *self.io,
-                    wbuf: &mut self.wbuf,
+                    wbuf: &mut self.w.wbuf,
                     write_timeout: shared.cfg.write_timeout,
                     broken: false,
                 },
@@ -323,12 +428,12 @@ impl Conn<'_> {
             if poison.is_none() && !ok && !matches!(handoff, Some(Handoff::Deferred(..))) {
                 // A failed handler's producer is dropped (its userdata freed).
                 handoff = None;
-                if self.resp.committed() {
+                if self.w.resp.committed() {
                     // Part of the response is out: end the connection
                     // without finishing the body, so the client sees it.
                     broken = true;
                 } else {
-                    self.resp.set_error(500);
+                    self.w.resp.set_error(500);
                 }
             }
         }
@@ -340,11 +445,11 @@ impl Conn<'_> {
             );
             // A deferred handle's sends now fail: the connection answers.
             handoff = None;
-            if self.resp.committed() {
+            if self.w.resp.committed() {
                 broken = true;
             } else {
-                self.resp.set_error(code);
-                self.resp.force_close = true;
+                self.w.resp.set_error(code);
+                self.w.resp.force_close = true;
             }
         }
         if broken {
@@ -355,7 +460,7 @@ impl Conn<'_> {
                     self.remote
                 ),
             );
-            self.access_log(started, self.resp.status(), self.resp.bytes_sent());
+            self.access_log(started, self.w.resp.status(), self.w.resp.bytes_sent());
             return false;
         }
         if let Some(Handoff::Deferred(rx, timed_out)) = handoff {
@@ -367,37 +472,41 @@ impl Conn<'_> {
         }
 
         let mut drain = false;
-        match self.body.leftover() {
+        match self.w.body.leftover() {
             Leftover::None => {}
-            Leftover::Broken => self.resp.force_close = true,
+            Leftover::Broken => self.w.resp.force_close = true,
             Leftover::Unread => {
-                let too_big = self.body.remaining_length().is_some_and(|n| n > shared.cfg.drain_limit);
+                let too_big = self
+                    .w
+                    .body
+                    .remaining_length()
+                    .is_some_and(|n| n > shared.cfg.drain_limit);
                 // A client waiting for `100 Continue` may never send the body.
-                if self.body.continue_owed || too_big {
-                    self.resp.force_close = true;
+                if self.w.body.continue_owed || too_big {
+                    self.w.resp.force_close = true;
                 } else {
                     drain = true;
                 }
             }
         }
         if shared.is_stopping() {
-            self.resp.force_close = true;
+            self.w.resp.force_close = true;
         }
         let mut close = match handoff {
             Some(Handoff::Producer(p)) => self.run_producer(p).await,
-            _ => self.resp.finish(&mut self.wbuf),
+            _ => self.w.resp.finish(&mut self.w.wbuf),
         };
-        if let Some(file) = self.resp.take_file() {
+        if let Some(file) = self.w.resp.take_file() {
             close |= !self.send_file(file).await;
         }
-        self.access_log(started, self.resp.status(), self.resp.bytes_sent());
+        self.access_log(started, self.w.resp.status(), self.w.resp.bytes_sent());
         if close {
             return false;
         }
         if drain && !self.drain().await {
             return false;
         }
-        if self.wbuf.len() >= FLUSH_THRESHOLD && self.flush().await.is_err() {
+        if self.w.wbuf.len() >= FLUSH_THRESHOLD && self.flush().await.is_err() {
             return false;
         }
         true
@@ -433,7 +542,7 @@ impl Conn<'_> {
                     Event::Tick
                 };
                 let io = &mut *self.io;
-                let rbuf = &mut self.rbuf;
+                let rbuf = &mut self.w.rbuf;
                 let gone = async {
                     // This future is dropped whenever a message wins: each
                     // poll reads and commits at once, so a cancelled read
@@ -495,20 +604,20 @@ impl Conn<'_> {
     /// connection must close.
     async fn run_producer(&mut self, mut producer: Producer) -> bool {
         const PIECE: usize = 16 * 1024;
-        if self.resp.start_stream(&mut self.wbuf).is_err() {
+        if self.w.resp.start_stream(&mut self.w.wbuf).is_err() {
             return true;
         }
-        if self.resp.bodyless() {
+        if self.w.resp.bodyless() {
             drop(producer);
-            return self.resp.finish(&mut self.wbuf);
+            return self.w.resp.finish(&mut self.w.wbuf);
         }
         let write_timeout = self.shared.cfg.write_timeout;
         let mut buf = vec![0u8; PIECE];
         loop {
-            if write_all2(self.io, &self.wbuf, &[], write_timeout).await.is_err() {
+            if write_all2(self.io, &self.w.wbuf, &[], write_timeout).await.is_err() {
                 return true;
             }
-            self.wbuf.clear();
+            self.w.wbuf.clear();
             let (n, b, p) = smol::unblock(move || {
                 let n = producer(&mut buf);
                 (n, buf, producer)
@@ -519,7 +628,7 @@ impl Conn<'_> {
             match usize::try_from(n) {
                 Ok(0) => break,
                 Ok(n) if n <= buf.len() => {
-                    if self.resp.send(&mut self.wbuf, &buf[..n]).is_err() {
+                    if self.w.resp.send(&mut self.w.wbuf, &buf[..n]).is_err() {
                         return true;
                     }
                 }
@@ -535,7 +644,7 @@ impl Conn<'_> {
             }
         }
         drop(producer);
-        self.resp.finish(&mut self.wbuf)
+        self.w.resp.finish(&mut self.w.wbuf)
     }
 
     /// Waits, up to `timeout`, until the socket takes bytes again after a
@@ -558,9 +667,9 @@ impl Conn<'_> {
     async fn send_file(&mut self, body: FileBody) -> bool {
         // The head goes with MSG_MORE: the kernel holds it back and sends
         // it in the same segments as the file's first bytes.
-        if let (Some(sock), false) = (self.io.raw_fd(), self.wbuf.is_empty() || body.len == 0) {
-            if let Ok(n) = sys::send_more(sock, &self.wbuf) {
-                self.wbuf.drain(..n);
+        if let (Some(sock), false) = (self.io.raw_fd(), self.w.wbuf.is_empty() || body.len == 0) {
+            if let Ok(n) = sys::send_more(sock, &self.w.wbuf) {
+                self.w.wbuf.drain(..n);
             }
         }
         if self.flush().await.is_err() {
@@ -620,7 +729,7 @@ impl Conn<'_> {
     async fn drain(&mut self) -> bool {
         let mut budget = self.shared.cfg.drain_limit;
         loop {
-            match self.body.discard_buffered(&mut self.rbuf, &mut budget) {
+            match self.w.body.discard_buffered(&mut self.w.rbuf, &mut budget) {
                 Some(true) => return true,
                 None => return false,
                 Some(false) => {}
@@ -629,7 +738,7 @@ impl Conn<'_> {
                 return false;
             }
             let deadline = Instant::now() + self.shared.cfg.body_timeout;
-            match fill(self.io, &mut self.rbuf, 16 * 1024, deadline).await {
+            match fill(self.io, &mut self.w.rbuf, 16 * 1024, deadline).await {
                 Ok(n) if n > 0 => {}
                 _ => return false,
             }
@@ -644,14 +753,14 @@ impl Conn<'_> {
         );
         // A refused HEAD still gets no body (the method is checked on the
         // raw bytes: the head may not have parsed).
-        let head = self.rbuf.data().trim_ascii_start().starts_with(b"HEAD ");
-        self.resp.reset(11, head, false);
-        self.resp.set_error(e.status);
-        self.resp.finish(&mut self.wbuf);
+        let head = self.w.rbuf.data().trim_ascii_start().starts_with(b"HEAD ");
+        self.w.resp.reset(11, head, false);
+        self.w.resp.set_error(e.status);
+        self.w.resp.finish(&mut self.w.wbuf);
         if self.shared.logs() {
             self.shared.log(
                 LogLevel::Info,
-                format_args!("{} \"-\" {} {}", self.remote, e.status, self.resp.bytes_sent()),
+                format_args!("{} \"-\" {} {}", self.remote, e.status, self.w.resp.bytes_sent()),
             );
         }
     }
@@ -660,18 +769,18 @@ impl Conn<'_> {
         if !self.shared.logs() {
             return;
         }
-        let q = self.req.query_bytes();
+        let q = self.w.req.query_bytes();
         let elapsed = started.elapsed();
         self.shared.log(
             LogLevel::Info,
             format_args!(
                 "{} \"{} {}{}{} HTTP/1.{}\" {} {} {}.{:03}ms",
                 self.remote,
-                String::from_utf8_lossy(self.req.method_bytes()),
-                String::from_utf8_lossy(self.req.path_bytes()),
+                String::from_utf8_lossy(self.w.req.method_bytes()),
+                String::from_utf8_lossy(self.w.req.path_bytes()),
                 if q.is_empty() { "" } else { "?" },
                 String::from_utf8_lossy(q),
-                if self.req.version() == 10 { 0 } else { 1 },
+                if self.w.req.version() == 10 { 0 } else { 1 },
                 status,
                 bytes,
                 elapsed.as_millis(),

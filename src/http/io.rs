@@ -2,18 +2,19 @@
 //! and from blocking code (a handler running inline on a worker, which
 //! drives the same futures with `block_on`).
 
-use std::cell::RefCell;
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use smol::future::{or, poll_fn, FutureExt};
-use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use smol::future::{or, poll_fn};
+use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use smol::Async;
 
-use crate::rt::{sleep, sleep_until};
+use crate::rt::{sleep, sleep_until, Sleep};
 
 /// A connection's byte stream: a TCP socket in production, an in-memory
 /// stream in tests and fuzzing.
@@ -69,53 +70,65 @@ fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "timed out")
 }
 
-/// Reads once, failing with `TimedOut` at `deadline`.
-pub(crate) async fn read_until(io: &mut dyn Stream, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
-    or(io.read(buf), async {
-        sleep_until(deadline).await;
-        Err(timed_out())
-    })
-    .await
+/// A timer made the first time a wait would block (most reads and writes
+/// on a busy connection never do), polled alongside the wait.
+fn expired(timer: &mut Option<Sleep>, cx: &mut Context<'_>, make: impl FnOnce() -> Sleep) -> bool {
+    Pin::new(timer.get_or_insert_with(make)).poll(cx).is_ready()
 }
 
-/// Waits until a read may find bytes, failing with `TimedOut` at
-/// `deadline`.
-pub(crate) async fn readable_until(io: &mut dyn Stream, deadline: Instant) -> io::Result<()> {
-    or(poll_fn(move |cx| io.poll_readable(cx)), async {
-        sleep_until(deadline).await;
-        Err(timed_out())
+/// Reads once, failing with `TimedOut` at `deadline`.
+pub(crate) fn read_until<'a>(
+    io: &'a mut dyn Stream,
+    buf: &'a mut [u8],
+    deadline: Instant,
+) -> impl Future<Output = io::Result<usize>> + 'a {
+    let mut timer = None;
+    poll_fn(move |cx| match Pin::new(&mut *io).poll_read(cx, buf) {
+        Poll::Pending if expired(&mut timer, cx, || sleep_until(deadline)) => Poll::Ready(Err(timed_out())),
+        r => r,
     })
-    .await
 }
 
 /// Writes all of `a` then `b`, failing with `TimedOut` when the peer takes
 /// nothing for `idle` (an inactivity timeout, like nginx's `send_timeout`:
 /// a slow link moving data is not cut off).
-pub(crate) async fn write_all2(io: &mut dyn Stream, mut a: &[u8], mut b: &[u8], idle: Duration) -> io::Result<()> {
-    while !a.is_empty() || !b.is_empty() {
-        let write = async {
-            if a.is_empty() {
-                io.write(b).await
+///
+/// One poll loop (not an `async fn`, whose arguments would be kept twice)
+/// with a timer made only when the socket is full: these waits are inside
+/// every connection's future, so they are kept small and cheap.
+pub(crate) fn write_all2<'a>(
+    io: &'a mut dyn Stream,
+    mut a: &'a [u8],
+    mut b: &'a [u8],
+    idle: Duration,
+) -> impl Future<Output = io::Result<()>> + 'a {
+    let mut timer = None;
+    poll_fn(move |cx| {
+        while !a.is_empty() || !b.is_empty() {
+            let io = Pin::new(&mut *io);
+            let r = if a.is_empty() {
+                io.poll_write(cx, b)
             } else if b.is_empty() {
-                io.write(a).await
+                io.poll_write(cx, a)
             } else {
-                io.write_vectored(&[IoSlice::new(a), IoSlice::new(b)]).await
+                io.poll_write_vectored(cx, &[IoSlice::new(a), IoSlice::new(b)])
+            };
+            match r {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    let from_a = n.min(a.len());
+                    a = &a[from_a..];
+                    b = &b[n - from_a..];
+                    // Progress: the inactivity timeout starts again.
+                    timer = None;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending if expired(&mut timer, cx, || sleep(idle)) => return Poll::Ready(Err(timed_out())),
+                Poll::Pending => return Poll::Pending,
             }
-        };
-        let n = write
-            .or(async {
-                sleep(idle).await;
-                Err(timed_out())
-            })
-            .await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
         }
-        let from_a = n.min(a.len());
-        a = &a[from_a..];
-        b = &b[n - from_a..];
-    }
-    Ok(())
+        Poll::Ready(Ok(()))
+    })
 }
 
 /// Flushes and shuts down the write side: the peer reads EOF at once.
@@ -128,20 +141,11 @@ pub(crate) async fn shutdown(io: &mut dyn Stream) {
     io.shutdown_write();
 }
 
-/// Read buffers of idle connections, kept per thread for the next
-/// connection with bytes to read: an idle keep-alive connection holds no
-/// read buffer, and a busy worker allocates none per request.
-const POOL_BUFFERS: usize = 64;
-/// Larger buffers (a body was read through them) are freed instead.
-const POOL_MAX_CAPACITY: usize = 16 * 1024;
-
-thread_local! {
-    static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
-}
-
 /// A read buffer with a consumed prefix, compacted as it goes. The bytes
 /// past the data stay initialised between reads, so offering spare room
-/// costs nothing after the first time (no 4 KiB zero-fill per read).
+/// costs nothing after the first time (no 4 KiB zero-fill per read). A
+/// connection's buffer is reused by the next busy connection through the
+/// worker's spares (`http::conn`).
 #[derive(Debug, Default)]
 pub(crate) struct ReadBuf {
     /// Every byte initialised; the data is `buf[start..end]`.
@@ -173,11 +177,6 @@ impl ReadBuf {
 
     /// Free space of at least `want` bytes at the end (compacting first).
     pub(crate) fn spare(&mut self, want: usize) -> &mut [u8] {
-        if self.buf.capacity() == 0 {
-            if let Ok(Some(b)) = POOL.try_with(|p| p.borrow_mut().pop()) {
-                self.buf = b;
-            }
-        }
         if self.start > 0 && self.buf.len() - self.end < want {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -195,41 +194,38 @@ impl ReadBuf {
         self.end += n;
     }
 
-    /// Lends an empty buffer's memory to this thread's pool (the next
-    /// `spare` takes one back); a buffer holding data keeps it. A dropped
-    /// buffer goes there too, so a new connection takes an initialised
-    /// buffer instead of allocating and zeroing 4 KiB.
-    pub(crate) fn park(&mut self) {
-        if !self.is_empty() || self.buf.capacity() == 0 {
-            return;
-        }
-        let buf = std::mem::take(&mut self.buf);
-        self.start = 0;
-        self.end = 0;
-        if buf.capacity() <= POOL_MAX_CAPACITY {
-            let _ = POOL.try_with(|p| {
-                let mut p = p.borrow_mut();
-                if p.len() < POOL_BUFFERS {
-                    p.push(buf);
-                }
-            });
-        }
-    }
-}
-
-impl Drop for ReadBuf {
-    fn drop(&mut self) {
+    /// Drops the data; frees the buffer if it is larger than `max` bytes.
+    pub(crate) fn clear(&mut self, max: usize) {
         self.consume(self.len());
-        self.park();
+        if self.buf.capacity() > max {
+            self.buf = Vec::new();
+        }
     }
 }
 
-/// Reads once into `rb`, up to `want` bytes.
-pub(crate) async fn fill(io: &mut dyn Stream, rb: &mut ReadBuf, want: usize, deadline: Instant) -> io::Result<usize> {
-    let spare = rb.spare(want);
-    let r = read_until(io, spare, deadline).await;
-    rb.commit(want, *r.as_ref().unwrap_or(&0));
-    r
+/// Reads once into `rb`, up to `want` bytes, failing with `TimedOut` at
+/// `deadline`.
+pub(crate) fn fill<'a>(
+    io: &'a mut dyn Stream,
+    rb: &'a mut ReadBuf,
+    want: usize,
+    deadline: Instant,
+) -> impl Future<Output = io::Result<usize>> + 'a {
+    let mut timer = None;
+    poll_fn(move |cx| {
+        let r = Pin::new(&mut *io).poll_read(cx, rb.spare(want));
+        rb.commit(
+            want,
+            match &r {
+                Poll::Ready(Ok(n)) => *n,
+                _ => 0,
+            },
+        );
+        match r {
+            Poll::Pending if expired(&mut timer, cx, || sleep_until(deadline)) => Poll::Ready(Err(timed_out())),
+            r => r,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -260,10 +256,12 @@ mod tests {
         s[0] = b'!';
         rb.commit(8, 1);
         assert_eq!(rb.data(), b"yz!");
-        rb.park();
-        assert_eq!(rb.data(), b"yz!", "not empty: kept");
-        rb.consume(3);
-        rb.park();
-        assert!(rb.buf.capacity() == 0);
+        rb.clear(64);
+        assert!(rb.is_empty());
+        assert!(rb.buf.capacity() > 0, "small: kept");
+        rb.spare(100)[0] = b'x';
+        rb.commit(100, 1);
+        rb.clear(64);
+        assert!(rb.is_empty() && rb.buf.capacity() == 0, "large: freed");
     }
 }

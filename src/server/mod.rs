@@ -20,14 +20,13 @@ pub(crate) mod shared;
 use std::cell::Cell;
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use event_listener::Listener as _;
-use smol::future::{or, FutureExt as _};
+use smol::future::or;
 use smol::io::AsyncWriteExt as _;
 use smol::{Async, Executor, LocalExecutor};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -472,17 +471,17 @@ impl Accept for rt::edge::Listener {
 /// the worker's own.
 trait Spawn {
     /// False once the executor is gone (the server is stopping).
-    fn spawn(&self, f: impl Future<Output = ()> + Send + 'static) -> bool;
+    fn spawn<T: Send + 'static>(&self, f: impl Future<Output = T> + Send + 'static) -> bool;
 }
 
 impl Spawn for Weak<Executor<'static>> {
-    fn spawn(&self, f: impl Future<Output = ()> + Send + 'static) -> bool {
+    fn spawn<T: Send + 'static>(&self, f: impl Future<Output = T> + Send + 'static) -> bool {
         self.upgrade().map(|ex| ex.spawn(f).detach()).is_some()
     }
 }
 
 impl Spawn for std::rc::Weak<LocalExecutor<'static>> {
-    fn spawn(&self, f: impl Future<Output = ()> + Send + 'static) -> bool {
+    fn spawn<T: Send + 'static>(&self, f: impl Future<Output = T> + Send + 'static) -> bool {
         self.upgrade().map(|ex| ex.spawn(f).detach()).is_some()
     }
 }
@@ -633,15 +632,10 @@ async fn accept_loop<L: Accept>(listener: L, shared: Arc<Shared>, spawner: impl 
                         continue;
                     }
                 };
-                let log_shared = shared.clone();
-                // The connection future is created inside the task, so it
-                // exists once (in the task's allocation), not also here.
-                let spawned = spawner.spawn(async move {
-                    let conn = serve(stream, crate::util::display_string(&peer), guard, Some(admitted));
-                    if AssertUnwindSafe(conn).catch_unwind().await.is_err() {
-                        log_shared.log(LogLevel::Error, format_args!("{peer} connection task panicked (a bug)"));
-                    }
-                });
+                let remote = crate::util::display_string(&peer);
+                // The connection future is made here and moved into the
+                // task's allocation, which is what an idle connection costs.
+                let spawned = spawner.spawn(serve(stream, remote, guard, Some(admitted)));
                 if !spawned {
                     return;
                 }
