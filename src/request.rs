@@ -10,7 +10,7 @@
 use std::ffi::CStr;
 
 use crate::http::parse::Framing;
-use crate::util::{eq_ignore_case, form_pairs, percent_decode_into, trim_ows};
+use crate::util::{clear_capped, eq_ignore_case, form_pairs, percent_decode_into, trim_ows};
 
 /// Position of a NUL-terminated string inside a buffer (the NUL not counted).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -349,20 +349,11 @@ impl Request {
     pub(crate) fn trim(&mut self, max: usize) {
         for s in [&mut self.head, &mut self.query_vals, &mut self.cookies, &mut self.form] {
             s.clear();
-            if s.buf.capacity() > max {
-                s.buf = Vec::new();
-            }
-            if s.pairs.capacity() * std::mem::size_of::<(Span, Span)>() > max {
-                s.pairs = Vec::new();
-            }
+            clear_capped(&mut s.buf, max);
+            clear_capped(&mut s.pairs, max);
         }
-        self.body.clear();
-        if self.body.capacity() > max {
-            self.body = Vec::new();
-        }
-        if self.scratch.capacity() > max {
-            self.scratch = Vec::new();
-        }
+        clear_capped(&mut self.body, max);
+        clear_capped(&mut self.scratch, max);
         self.json = None;
         self.json_strs = Vec::new();
     }

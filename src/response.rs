@@ -24,7 +24,9 @@ use crate::error::{Error, Result};
 use crate::files::FileBody;
 use crate::http::date::push_date_header;
 use crate::http::status::{bodyless, reason as std_reason};
-use crate::util::{eq_ignore_case, is_field_value, is_reason_phrase, is_token, parse_decimal, push_decimal, push_hex};
+use crate::util::{
+    clear_capped, eq_ignore_case, is_field_value, is_reason_phrase, is_token, parse_decimal, push_decimal, push_hex,
+};
 
 /// Cookie attribute flags; the C header repeats these values as
 /// `MR_COOKIE_*` (a test checks they agree).
@@ -198,16 +200,9 @@ impl Response {
     /// frees buffers larger than `max` bytes, before the response is kept
     /// for another connection.
     pub(crate) fn trim(&mut self, max: usize) {
-        if self.hbuf.capacity() > max {
-            self.hbuf = Vec::new();
-        }
-        if self.fields.capacity() * std::mem::size_of::<Field>() > max {
-            self.fields = Vec::new();
-        }
-        self.body.clear();
-        if self.body.capacity() > max {
-            self.body = Vec::new();
-        }
+        clear_capped(&mut self.hbuf, max);
+        clear_capped(&mut self.fields, max);
+        clear_capped(&mut self.body, max);
         self.file = None;
         self.json = None;
         self.reason = None;

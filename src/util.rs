@@ -127,8 +127,12 @@ pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
 }
 
 /// Writes `n` in decimal onto `out` without going through `fmt`.
-pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
+pub(crate) fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(decimal(n, &mut [0; 20]));
+}
+
+/// `n` in decimal, written at the end of `buf`; returns the digits.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;
@@ -138,7 +142,18 @@ pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
             break;
         }
     }
-    out.extend_from_slice(&buf[i..]);
+    &buf[i..]
+}
+
+/// Clears `v` and frees its buffer if it holds more than `max_bytes`:
+/// a buffer kept for reuse stays, a large one left by one big request
+/// does not.
+pub(crate) fn clear_capped<T>(v: &mut Vec<T>, max_bytes: usize) {
+    if v.capacity() * std::mem::size_of::<T>() > max_bytes {
+        *v = Vec::new();
+    } else {
+        v.clear();
+    }
 }
 
 /// Writes `n` in lower-case hex onto `out` (chunk sizes).
@@ -208,30 +223,24 @@ pub(crate) fn peer_string(peer: &std::net::SocketAddr) -> String {
         return display_string(peer);
     };
     // "255.255.255.255:65535"
-    fn push_decimal(n: u16, buf: &mut [u8; 21], len: &mut usize) {
-        let mut digits = [0u8; 5];
-        let mut i = digits.len();
-        let mut n = n;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        let count = digits.len() - i;
-        buf[*len..*len + count].copy_from_slice(&digits[i..]);
-        *len += count;
-    }
     let mut buf = [0u8; 21];
     let mut len = 0;
-    for (k, octet) in v4.ip().octets().into_iter().enumerate() {
-        push_decimal(u16::from(octet), &mut buf, &mut len);
-        buf[len] = if k == 3 { b':' } else { b'.' };
-        len += 1;
-    }
-    push_decimal(v4.port(), &mut buf, &mut len);
+    let mut push = |n: u16, then: Option<u8>| {
+        let mut scratch = [0; 20];
+        let digits = decimal(u64::from(n), &mut scratch);
+        buf[len..len + digits.len()].copy_from_slice(digits);
+        len += digits.len();
+        if let Some(b) = then {
+            buf[len] = b;
+            len += 1;
+        }
+    };
+    let [a, b, c, d] = v4.ip().octets();
+    push(a.into(), Some(b'.'));
+    push(b.into(), Some(b'.'));
+    push(c.into(), Some(b'.'));
+    push(d.into(), Some(b':'));
+    push(v4.port(), None);
     buf[..len].iter().map(|&b| char::from(b)).collect()
 }
 

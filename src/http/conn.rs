@@ -83,10 +83,7 @@ impl Work {
     /// large buffers kept.
     fn tidy(&mut self) {
         self.rbuf.clear(SPARE_MAX_BUFFER);
-        self.wbuf.clear();
-        if self.wbuf.capacity() > SPARE_MAX_BUFFER {
-            self.wbuf = Vec::new();
-        }
+        util::clear_capped(&mut self.wbuf, SPARE_MAX_BUFFER);
         self.req.trim(SPARE_MAX_BUFFER);
         self.resp.trim(SPARE_MAX_BUFFER);
     }
@@ -276,10 +273,7 @@ impl Conn<'_> {
             return Ok(());
         }
         let r = write_all2(self.io, &self.w.wbuf, &[], self.shared.cfg.write_timeout).await;
-        self.w.wbuf.clear();
-        if self.w.wbuf.capacity() > SPARE_MAX_BUFFER {
-            self.w.wbuf = Vec::new();
-        }
+        util::clear_capped(&mut self.w.wbuf, SPARE_MAX_BUFFER);
         r
     }
 
