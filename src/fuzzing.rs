@@ -967,6 +967,7 @@ fn plain_shared() -> &'static Arc<Shared> {
             None,
             Default::default(),
             None,
+            0,
         ))
     })
 }
@@ -1474,6 +1475,7 @@ fn conn_shared(variant: usize) -> &'static Arc<Shared> {
                     log,
                     Default::default(),
                     None,
+                    0,
                 ))
             })
             .collect()
@@ -1536,7 +1538,7 @@ pub fn conn(data: &[u8]) {
 fn run_conn(variant: usize, input: &[u8], sched: Schedule) -> Vec<u8> {
     let shared = conn_shared(variant).clone();
     shared.conns.fetch_add(1, Ordering::AcqRel);
-    let guard = ConnGuard(shared.clone());
+    let guard = ConnGuard::new(shared.clone());
     let stream = MemStream::new(input, sched);
     let started = Instant::now();
     let stream = smol::block_on(crate::http::conn::serve(stream, "fuzz:1".to_owned(), guard, None))

@@ -278,6 +278,44 @@ extern "C" fn h_stack(_req: *mut mr_req, resp: *mut mr_resp, _ud: *mut c_void) -
     reply(resp, &size.to_string())
 }
 
+/// Where connections stay on the worker that took them (the epoll back
+/// end), each new one goes to the worker with the fewest: 8 keep-alive
+/// connections on 4 workers are 2 on each, whichever worker the kernel
+/// woke to accept them. (Left to the kernel, they piled up on one, and
+/// slow handlers then ran one after another.) With the shared executor
+/// any worker serves any connection, so there is nothing to count.
+#[test]
+fn new_connections_go_to_the_least_loaded_worker() {
+    let _g = serial();
+    let srv = start(|srv| {
+        assert_eq!(server_set_workers(srv, 4), MR_OK);
+        on(srv, "GET", "/who", |_req, resp| {
+            let me = std::thread::current().name().unwrap_or("?").to_string();
+            resp_set_text(resp, cs(&me).as_ptr())
+        });
+    });
+    let mut clients: Vec<Client> = (0..8).map(|_| Client::new(srv.port)).collect();
+    let mut who = |c: &mut Client| {
+        let r = c.roundtrip(b"GET /who HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(r.status, 200);
+        let name = String::from_utf8_lossy(&r.body).to_string();
+        assert!(name.starts_with("microroute-"), "served by a worker thread: {name}");
+        name
+    };
+    let first: Vec<String> = clients.iter_mut().map(&mut who).collect();
+    let mut per_worker = std::collections::BTreeMap::<&str, usize>::new();
+    for name in &first {
+        *per_worker.entry(name).or_default() += 1;
+    }
+    if cfg!(mr_epoll) {
+        let counts: Vec<usize> = per_worker.values().copied().collect();
+        assert_eq!(counts, [2, 2, 2, 2], "connections per worker: {per_worker:?}");
+        // Each connection stays where it was placed.
+        let again: Vec<String> = clients.iter_mut().map(&mut who).collect();
+        assert_eq!(again, first);
+    }
+}
+
 #[test]
 fn stack_size_applies_to_the_workers() {
     let _g = serial();

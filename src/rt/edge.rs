@@ -619,19 +619,31 @@ impl Listener {
         Ok(Listener { source, listener })
     }
 
-    /// The next connection, non-blocking and registered with this worker.
-    /// It has `TCP_NODELAY` when the listener has it (Linux copies it to
-    /// accepted sockets; the server sets it on its listeners).
-    pub(crate) async fn accept(&self) -> io::Result<(Conn, SocketAddr)> {
+    /// The next connection, non-blocking, not yet registered with any
+    /// worker (see [`Conn::adopt`]). It has `TCP_NODELAY` when the
+    /// listener has it (Linux copies it to accepted sockets; the server
+    /// sets it on its listeners).
+    pub(crate) async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let fd = self.listener.as_raw_fd();
         loop {
             let (stream, peer) =
                 std::future::poll_fn(|cx| self.source.poll_io(Dir::Read, cx, || sys::accept4(fd), |_| false)).await?;
-            let Some(peer) = peer else { continue };
-            let r = current().ok_or_else(|| io::Error::other("not on a worker thread"))?;
-            let source = r.register(stream.as_raw_fd(), false)?;
-            return Ok((Conn { source, stream }, peer));
+            if let Some(peer) = peer {
+                return Ok((stream, peer));
+            }
         }
+    }
+}
+
+impl Conn {
+    /// Registers `stream` (non-blocking) with this thread's worker, where
+    /// it stays.
+    ///
+    /// Errors: not on a worker thread, or `epoll_ctl`'s (out of memory).
+    pub(crate) fn adopt(stream: TcpStream) -> io::Result<Conn> {
+        let r = current().ok_or_else(off_worker)?;
+        let source = r.register(stream.as_raw_fd(), false)?;
+        Ok(Conn { source, stream })
     }
 }
 
@@ -795,7 +807,8 @@ mod tests {
         let _g = reactor.install();
         let r = current().unwrap();
         let mut client = TcpStream::connect(addr).unwrap();
-        let (mut conn, peer) = block_on(&r, listener.accept()).unwrap();
+        let (stream, peer) = block_on(&r, listener.accept()).unwrap();
+        let mut conn = Conn::adopt(stream).unwrap();
         assert_eq!(peer, client.local_addr().unwrap());
         assert!(conn.stream.nodelay().unwrap(), "TCP_NODELAY comes from the listener");
 

@@ -3,10 +3,10 @@
 //! `start` binds every listener in the calling thread (so a busy port fails
 //! at once), then starts `workers` threads. On Linux each worker runs its
 //! own edge-triggered epoll loop and executor ([`crate::rt::edge`]) and
-//! accepts on every listener itself; a connection stays on the worker that
-//! accepted it. Elsewhere (and on the poll(2) back end ESP-IDF uses) the
-//! workers share one smol `Executor`, on which one accept loop per listener
-//! runs. Either way handlers run inline on the worker that polls their
+//! accepts on every listener itself; each new connection goes to the worker
+//! with the fewest open ones (see `Placer`) and stays there. Elsewhere (and
+//! on the poll(2) back end ESP-IDF uses) the workers share one smol
+//! `Executor`, on which one accept loop per listener runs. Either way handlers run inline on the worker that polls their
 //! connection.
 //!
 //! `stop(grace)` stops accepting at once, closes idle connections, lets busy
@@ -18,7 +18,6 @@ pub(crate) mod conns;
 pub(crate) mod shared;
 
 use std::cell::Cell;
-use std::future::Future;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
@@ -28,7 +27,7 @@ use std::time::{Duration, Instant};
 use event_listener::Listener as _;
 use smol::future::or;
 use smol::io::AsyncWriteExt as _;
-use smol::{Async, Executor, LocalExecutor};
+use smol::{Async, Executor};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::Config;
@@ -38,7 +37,7 @@ use crate::http::conn::serve;
 use crate::http::io::Stream;
 use crate::router::{Handler, Router};
 use crate::rt;
-use conns::Refusal;
+use conns::{Admitted, Refusal};
 use shared::{ConnGuard, LogFn, LogLevel, Shared};
 
 thread_local! {
@@ -272,19 +271,23 @@ impl Server {
             Some(dir) => Some(templates_for(dir, g.templates_reload)?),
             None => None,
         };
+        let workers_n = g.cfg.worker_count();
         let shared = Arc::new(Shared::new(
             g.cfg.clone(),
             Arc::new(g.router.clone()),
             g.log.clone(),
             self.ctl.registry.clone(),
             templates,
+            // Only the epoll back end keeps connections on one worker, and
+            // with one worker there is no choice to make.
+            if cfg!(mr_epoll) && workers_n > 1 { workers_n } else { 0 },
         ));
         let (shutdown, until_shutdown) = smol::channel::bounded::<()>(1);
         let mut workers = Vec::new();
         let mut start = Workers::new(listeners, &shared)?;
-        for i in 0..g.cfg.worker_count() {
+        for i in 0..workers_n {
             let id = self.id();
-            let spawned = start.worker().and_then(|run| {
+            let spawned = start.worker(i).and_then(|run| {
                 let until = until_shutdown.clone();
                 g.cfg.thread(format!("microroute-{i}")).spawn(move || {
                     WORKER_OF.with(|w| w.set(id));
@@ -445,7 +448,8 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// A listening socket of either back end.
 trait Accept {
-    type Conn: Stream + 'static;
+    /// An accepted connection, before it is placed on a worker.
+    type Conn: Send + 'static;
     /// The next connection, with `TCP_NODELAY` set.
     async fn accept(&self) -> std::io::Result<(Self::Conn, SocketAddr)>;
 }
@@ -461,40 +465,163 @@ impl Accept for Async<TcpListener> {
 
 #[cfg(mr_epoll)]
 impl Accept for rt::edge::Listener {
-    type Conn = rt::edge::Conn;
+    type Conn = TcpStream;
     async fn accept(&self) -> std::io::Result<(Self::Conn, SocketAddr)> {
         rt::edge::Listener::accept(self).await
     }
 }
 
-/// Where the accept loop puts connection tasks: the shared executor, or
-/// the worker's own.
-trait Spawn {
-    /// False once the executor is gone (the server is stopping).
-    fn spawn<T: Send + 'static>(&self, f: impl Future<Output = T> + Send + 'static) -> bool;
+/// Where the accept loop puts a connection's task.
+trait Place<C> {
+    /// Serves `conn`. False once the executor is gone (stopping).
+    fn serve(&self, conn: C, remote: String, guard: ConnGuard, admitted: Admitted) -> bool;
+    /// Answers `conn` with 503 and closes it. False once stopping.
+    fn refuse(&self, conn: C, guard: ConnGuard) -> bool;
 }
 
-impl Spawn for Weak<Executor<'static>> {
-    fn spawn<T: Send + 'static>(&self, f: impl Future<Output = T> + Send + 'static) -> bool {
-        self.upgrade().map(|ex| ex.spawn(f).detach()).is_some()
+/// smol: every worker runs the one shared executor.
+impl Place<Async<TcpStream>> for Weak<Executor<'static>> {
+    fn serve(&self, conn: Async<TcpStream>, remote: String, guard: ConnGuard, admitted: Admitted) -> bool {
+        // The connection future is made here and moved into the task's
+        // allocation, which is what an idle connection costs.
+        self.upgrade()
+            .map(|ex| ex.spawn(serve(conn, remote, guard, Some(admitted))).detach())
+            .is_some()
+    }
+
+    fn refuse(&self, conn: Async<TcpStream>, guard: ConnGuard) -> bool {
+        self.upgrade()
+            .map(|ex| ex.spawn(refuse_busy(conn, guard)).detach())
+            .is_some()
     }
 }
 
-impl Spawn for std::rc::Weak<LocalExecutor<'static>> {
-    fn spawn<T: Send + 'static>(&self, f: impl Future<Output = T> + Send + 'static) -> bool {
-        self.upgrade().map(|ex| ex.spawn(f).detach()).is_some()
+/// A connection on its way from the worker that accepted it to the one
+/// that will serve it (epoll back end).
+#[cfg(mr_epoll)]
+struct Handoff {
+    stream: TcpStream,
+    remote: String,
+    guard: ConnGuard,
+    admitted: Admitted,
+}
+
+/// The epoll back end's placement. A connection stays on the worker that
+/// registers it, and handlers run inline, so where it goes matters: each
+/// new connection goes to the worker with the fewest open ones (this one
+/// on a tie, without a hand-off). Left to whichever worker the kernel
+/// woke first, a burst of connections could all land on one worker,
+/// whose slow handlers then ran one after another while the others sat
+/// idle.
+#[cfg(mr_epoll)]
+#[derive(Clone)]
+struct Placer {
+    me: usize,
+    ex: std::rc::Weak<smol::LocalExecutor<'static>>,
+    inboxes: Arc<[smol::channel::Sender<Handoff>]>,
+    shared: Arc<Shared>,
+}
+
+#[cfg(mr_epoll)]
+impl Placer {
+    /// Counts `guard`'s connection on the worker with the fewest open
+    /// connections, preferring this one, and says which. Workers accept
+    /// at the same time: the count is claimed only if it is still the one
+    /// seen, else the choice is made again (a few times, then here).
+    fn claim(&self, guard: &mut ConnGuard) -> usize {
+        let load = &self.shared.load;
+        if load.is_empty() {
+            return self.me; // one worker
+        }
+        for _ in 0..4 {
+            let mut best = self.me;
+            let mut least = load[self.me].load(Ordering::Relaxed);
+            for (i, l) in load.iter().enumerate() {
+                let n = l.load(Ordering::Relaxed);
+                if n < least {
+                    (best, least) = (i, n);
+                }
+            }
+            if load[best]
+                .compare_exchange(least, least + 1, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                guard.counted_on(best);
+                return best;
+            }
+        }
+        guard.place(self.me);
+        self.me
+    }
+
+    /// Registers the connection with this worker and starts its task.
+    fn serve_here(&self, h: Handoff) -> bool {
+        let Some(ex) = self.ex.upgrade() else { return false };
+        match rt::edge::Conn::adopt(h.stream) {
+            // The connection future is made here and moved into the task's
+            // allocation, which is what an idle connection costs.
+            Ok(conn) => ex.spawn(serve(conn, h.remote, h.guard, Some(h.admitted))).detach(),
+            Err(e) => self.shared.log(
+                LogLevel::Error,
+                format_args!("{} dropped: cannot watch its socket: {e}", h.remote),
+            ),
+        }
+        true
+    }
+}
+
+#[cfg(mr_epoll)]
+impl Place<TcpStream> for Placer {
+    fn serve(&self, stream: TcpStream, remote: String, mut guard: ConnGuard, admitted: Admitted) -> bool {
+        let to = self.claim(&mut guard);
+        let mut h = Handoff {
+            stream,
+            remote,
+            guard,
+            admitted,
+        };
+        if to != self.me {
+            match self.inboxes[to].try_send(h) {
+                Ok(()) => return true,
+                // That worker has ended (stopping): serve it here.
+                Err(e) => h = e.into_inner(),
+            }
+            h.guard.place(self.me);
+        }
+        self.serve_here(h)
+    }
+
+    fn refuse(&self, stream: TcpStream, guard: ConnGuard) -> bool {
+        let Some(ex) = self.ex.upgrade() else { return false };
+        if let Ok(conn) = rt::edge::Conn::adopt(stream) {
+            ex.spawn(refuse_busy(conn, guard)).detach();
+        }
+        true
+    }
+}
+
+/// Serves the connections other workers hand to this one.
+#[cfg(mr_epoll)]
+async fn take_handoffs(inbox: smol::channel::Receiver<Handoff>, place: Placer) {
+    while let Ok(h) = inbox.recv().await {
+        if !place.serve_here(h) {
+            return;
+        }
     }
 }
 
 /// How the workers are started: with the epoll loop, each worker owns a
-/// reactor and an executor and accepts on every listener itself; with
-/// smol, they share one executor, on which one accept loop per listener
-/// runs.
+/// reactor and an executor, accepts on every listener itself and places
+/// each connection on the least loaded worker; with smol, they share one
+/// executor, on which one accept loop per listener runs.
 enum Workers {
     #[cfg(mr_epoll)]
     Edge {
         listeners: Vec<Arc<TcpListener>>,
         shared: Arc<Shared>,
+        inboxes: Arc<[smol::channel::Sender<Handoff>]>,
+        /// Worker `i` takes the `i`th (none with one worker).
+        receivers: Vec<Option<smol::channel::Receiver<Handoff>>>,
     },
     #[cfg(not(mr_epoll))]
     Smol(Arc<Executor<'static>>),
@@ -506,9 +633,19 @@ impl Workers {
     fn new(listeners: Vec<TcpListener>, shared: &Arc<Shared>) -> Result<Workers> {
         #[cfg(mr_epoll)]
         {
+            let (inboxes, receivers): (Vec<_>, Vec<_>) = shared
+                .load
+                .iter()
+                .map(|_| {
+                    let (tx, rx) = smol::channel::unbounded();
+                    (tx, Some(rx))
+                })
+                .unzip();
             Ok(Workers::Edge {
                 listeners: listeners.into_iter().map(Arc::new).collect(),
                 shared: shared.clone(),
+                inboxes: inboxes.into(),
+                receivers,
             })
         }
         #[cfg(not(mr_epoll))]
@@ -524,25 +661,39 @@ impl Workers {
         }
     }
 
-    /// What one worker thread runs until `until` closes. Resources it
-    /// needs (epoll, eventfd) are made here, so failing is reported by
-    /// `start`.
-    fn worker(&mut self) -> std::io::Result<WorkerFn> {
+    /// What worker `i` runs until `until` closes. Resources it needs
+    /// (epoll, eventfd) are made here, so failing is reported by `start`.
+    fn worker(&mut self, i: usize) -> std::io::Result<WorkerFn> {
         match self {
             #[cfg(mr_epoll)]
-            Workers::Edge { listeners, shared } => {
+            Workers::Edge {
+                listeners,
+                shared,
+                inboxes,
+                receivers,
+            } => {
                 let reactor = rt::edge::Reactor::new()?;
                 let mine = listeners
                     .iter()
                     .map(|l| rt::edge::Listener::on(&reactor, l.clone()))
                     .collect::<std::io::Result<Vec<_>>>()?;
-                let shared = shared.clone();
+                // None with one worker.
+                let inbox = receivers.get_mut(i).and_then(Option::take);
+                let (shared, inboxes) = (shared.clone(), inboxes.clone());
                 Ok(Box::new(move |until| {
                     let installed = reactor.install();
-                    let ex = std::rc::Rc::new(LocalExecutor::new());
+                    let ex = std::rc::Rc::new(smol::LocalExecutor::new());
+                    let place = Placer {
+                        me: i,
+                        ex: std::rc::Rc::downgrade(&ex),
+                        inboxes,
+                        shared: shared.clone(),
+                    };
                     for l in mine {
-                        ex.spawn(accept_loop(l, shared.clone(), std::rc::Rc::downgrade(&ex)))
-                            .detach();
+                        ex.spawn(accept_loop(l, shared.clone(), place.clone())).detach();
+                    }
+                    if let Some(inbox) = inbox {
+                        ex.spawn(take_handoffs(inbox, place)).detach();
                     }
                     rt::edge::block_on(
                         installed.reactor(),
@@ -557,6 +708,7 @@ impl Workers {
             }
             #[cfg(not(mr_epoll))]
             Workers::Smol(ex) => {
+                let _ = i;
                 let ex = ex.clone();
                 Ok(Box::new(move |until| {
                     smol::block_on(ex.run(async {
@@ -595,7 +747,7 @@ impl Workers {
     }
 }
 
-async fn accept_loop<L: Accept>(listener: L, shared: Arc<Shared>, spawner: impl Spawn) {
+async fn accept_loop<L: Accept>(listener: L, shared: Arc<Shared>, place: impl Place<L::Conn>) {
     let mut last_logged: Option<Instant> = None;
     let mut accepted_in_row = 0u32;
     // One listener for the loop's life (not one per accept: registering
@@ -620,7 +772,7 @@ async fn accept_loop<L: Accept>(listener: L, shared: Arc<Shared>, spawner: impl 
         match accepted {
             Ok((stream, peer)) => {
                 shared.conns.fetch_add(1, Ordering::AcqRel);
-                let guard = ConnGuard(shared.clone());
+                let guard = ConnGuard::new(shared.clone());
                 let admitted = match shared.table.admit(peer.ip()) {
                     Ok(a) => a,
                     Err(why) => {
@@ -629,17 +781,14 @@ async fn accept_loop<L: Accept>(listener: L, shared: Arc<Shared>, spawner: impl 
                             Refusal::PerIp => "too many connections from this address",
                         };
                         shared.log(LogLevel::Warn, format_args!("{peer} refused: {why}"));
-                        if !spawner.spawn(refuse_busy(stream, guard)) {
+                        if !place.refuse(stream, guard) {
                             return;
                         }
                         continue;
                     }
                 };
                 let remote = crate::util::peer_string(&peer);
-                // The connection future is made here and moved into the
-                // task's allocation, which is what an idle connection costs.
-                let spawned = spawner.spawn(serve(stream, remote, guard, Some(admitted)));
-                if !spawned {
+                if !place.serve(stream, remote, guard, admitted) {
                     return;
                 }
             }

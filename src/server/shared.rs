@@ -46,6 +46,11 @@ pub(crate) struct Shared {
     pub registry: RegistryRef,
     /// The template folder, when one is set.
     pub templates: Option<Arc<dyn Render>>,
+    /// Connections open on each worker, where connections stay on the
+    /// worker that serves them (the epoll back end with more than one
+    /// worker; empty otherwise): a new one goes to the worker with the
+    /// fewest.
+    pub load: Box<[AtomicUsize]>,
 }
 
 /// Renders a named template with a JSON object context.
@@ -64,6 +69,7 @@ impl Shared {
         log: Option<LogFn>,
         registry: RegistryRef,
         templates: Option<Arc<dyn Render>>,
+        workers: usize,
     ) -> Self {
         let table = Arc::new(ConnTable::new(
             cfg.max_connections,
@@ -81,6 +87,7 @@ impl Shared {
             conn_closed: Event::new(),
             registry,
             templates,
+            load: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
         }
     }
 
@@ -114,11 +121,42 @@ impl Shared {
 }
 
 /// Decrements the connection count when a connection task ends, also when
-/// its future is dropped at shutdown.
-pub(crate) struct ConnGuard(pub Arc<Shared>);
+/// its future is dropped at shutdown; and its worker's count in
+/// [`Shared::load`], once [placed](ConnGuard::place).
+pub(crate) struct ConnGuard(pub Arc<Shared>, usize);
+
+impl ConnGuard {
+    /// Guards a connection already counted in `conns`, on no worker yet.
+    pub(crate) fn new(shared: Arc<Shared>) -> ConnGuard {
+        ConnGuard(shared, usize::MAX)
+    }
+
+    /// Records that the connection is counted on worker `w` (the caller
+    /// added it to `load[w]`); it is taken off when the connection ends.
+    #[cfg(mr_epoll)]
+    pub(crate) fn counted_on(&mut self, w: usize) {
+        self.1 = w;
+    }
+
+    /// Counts the connection on worker `w` (instead of where it was)
+    /// until it ends.
+    #[cfg(mr_epoll)]
+    pub(crate) fn place(&mut self, w: usize) {
+        if let Some(old) = self.0.load.get(self.1) {
+            old.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some(new) = self.0.load.get(w) {
+            new.fetch_add(1, Ordering::Relaxed);
+        }
+        self.1 = w;
+    }
+}
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
+        if let Some(load) = self.0.load.get(self.1) {
+            load.fetch_sub(1, Ordering::Relaxed);
+        }
         self.0.conns.fetch_sub(1, Ordering::AcqRel);
         self.0.conn_closed.notify(usize::MAX);
     }
