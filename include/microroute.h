@@ -1099,7 +1099,9 @@ int server_static_ex(mr_server *srv,
 // Sets the number of worker threads (0: one per CPU, the default).
 //
 // Handlers run inline on workers: a handler that blocks holds one worker
-// while the others keep serving.
+// while the others keep serving. On Linux a connection stays on one worker
+// (each new one goes to the worker with the fewest open connections), so
+// the other connections of a worker whose handler blocks wait for it.
 //
 // Returns: MR_OK; MR_EINVAL if `srv` is NULL or `n` > 1024; MR_ESTATE if
 // running.
