@@ -184,7 +184,9 @@ impl Deferred {
     /// call must end on a chunk boundary), and the heartbeat is announced
     /// once the head is out.
     pub(crate) fn settle(&mut self) -> Result<()> {
-        if self.resp.phase == Phase::Streaming {
+        // Only what is left: a call whose bytes already went out (and
+        // reached a client that hung up right after) succeeded.
+        if self.resp.phase == Phase::Streaming && !self.sink.buf.is_empty() {
             self.sink.flush(0)?;
         }
         self.sync_heartbeat()
@@ -288,3 +290,52 @@ impl Registry {
 
 /// A shared registry.
 pub(crate) type RegistryRef = Arc<Registry>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deferred response whose connection has gone (its receiver
+    /// dropped) after the head and `sent` went out.
+    fn gone_after(sent: &[u8]) -> Deferred {
+        let (tx, rx) = smol::channel::bounded(4);
+        let shared = Arc::new(Shared::new(
+            crate::config::Config::default(),
+            Arc::new(crate::router::Router::new()),
+            None,
+            Default::default(),
+            None,
+            0,
+        ));
+        let mut d = Deferred::new(
+            Response::new(),
+            tx,
+            Arc::new(AtomicBool::new(false)),
+            Duration::from_secs(1),
+            None,
+            shared,
+        );
+        let (resp, sink) = d.parts();
+        resp.send(sink, sent).unwrap();
+        sink.flush(0).unwrap();
+        assert!(matches!(rx.try_recv(), Ok(Msg::Data(_))));
+        drop(rx);
+        d
+    }
+
+    /// A call whose bytes went out, and reached a client that hung up
+    /// right after, succeeded: settling it (nothing left to send) does not
+    /// say the connection is gone. What comes next does.
+    #[test]
+    fn settling_a_call_that_went_out_is_not_an_error_after_the_client_left() {
+        let mut d = gone_after(b"event: hello\n\n");
+        assert!(d.settle().is_ok(), "its bytes were out before the client left");
+        assert!(matches!(d.sink.flush(0), Err(Error::Closed)), "an explicit flush asks");
+        let (resp, sink) = d.parts();
+        assert!(
+            matches!(resp.send(sink, b"more"), Err(Error::Closed)),
+            "the next call is told"
+        );
+        assert!(d.sink.is_gone());
+    }
+}
