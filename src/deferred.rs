@@ -299,21 +299,13 @@ mod tests {
     /// dropped) after the head and `sent` went out.
     fn gone_after(sent: &[u8]) -> Deferred {
         let (tx, rx) = smol::channel::bounded(4);
-        let shared = Arc::new(Shared::new(
-            crate::config::Config::default(),
-            Arc::new(crate::router::Router::new()),
-            None,
-            Default::default(),
-            None,
-            0,
-        ));
         let mut d = Deferred::new(
             Response::new(),
             tx,
             Arc::new(AtomicBool::new(false)),
             Duration::from_secs(1),
             None,
-            shared,
+            Arc::new(Shared::plain()),
         );
         let (resp, sink) = d.parts();
         resp.send(sink, sent).unwrap();

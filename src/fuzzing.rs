@@ -960,16 +960,7 @@ fn static_routers() -> &'static Vec<Router> {
 /// A `Shared` for running handlers outside a connection.
 fn plain_shared() -> &'static Arc<Shared> {
     static SHARED: OnceLock<Arc<Shared>> = OnceLock::new();
-    SHARED.get_or_init(|| {
-        Arc::new(Shared::new(
-            Config::default(),
-            Arc::new(Router::new()),
-            None,
-            Default::default(),
-            None,
-            0,
-        ))
-    })
+    SHARED.get_or_init(|| Arc::new(Shared::plain()))
 }
 
 /// Static files: the first byte picks the mount flags (bits 0-2), prefix

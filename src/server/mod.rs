@@ -6,8 +6,8 @@
 //! accepts on every listener itself; each new connection goes to the worker
 //! with the fewest open ones (see `Placer`) and stays there. Elsewhere (and
 //! on the poll(2) back end ESP-IDF uses) the workers share one smol
-//! `Executor`, on which one accept loop per listener runs. Either way handlers run inline on the worker that polls their
-//! connection.
+//! `Executor`, on which one accept loop per listener runs. Either way
+//! handlers run inline on the worker that polls their connection.
 //!
 //! `stop(grace)` stops accepting at once, closes idle connections, lets busy
 //! ones finish their current response (up to `grace`), then ends the

@@ -91,6 +91,20 @@ impl Shared {
         }
     }
 
+    /// Default settings, no routes, no log, no workers: for code run
+    /// outside a server (unit tests, fuzz targets).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn plain() -> Self {
+        Shared::new(
+            Config::default(),
+            Arc::new(Router::new()),
+            None,
+            Default::default(),
+            None,
+            0,
+        )
+    }
+
     pub(crate) fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
     }
@@ -125,10 +139,13 @@ impl Shared {
 /// [`Shared::load`], once [placed](ConnGuard::place).
 pub(crate) struct ConnGuard(pub Arc<Shared>, usize);
 
+/// `ConnGuard`'s worker before it is placed: past the end of `load`.
+const NO_WORKER: usize = usize::MAX;
+
 impl ConnGuard {
     /// Guards a connection already counted in `conns`, on no worker yet.
     pub(crate) fn new(shared: Arc<Shared>) -> ConnGuard {
-        ConnGuard(shared, usize::MAX)
+        ConnGuard(shared, NO_WORKER)
     }
 
     /// Records that the connection is counted on worker `w` (the caller
