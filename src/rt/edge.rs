@@ -275,6 +275,10 @@ pub(crate) struct Reactor {
     sources: RefCell<Slab<Slot>>,
     timers: RefCell<Timers>,
     events: RefCell<Vec<libc::epoll_event>>,
+    /// Tasks that gave way until the next look at I/O ([`YieldIo`]).
+    yielded: RefCell<Vec<Waker>>,
+    /// The previous turn's `yielded`, kept for its capacity.
+    yielded_spare: RefCell<Vec<Waker>>,
 }
 
 impl Reactor {
@@ -291,6 +295,8 @@ impl Reactor {
             sources: RefCell::default(),
             timers: RefCell::default(),
             events: RefCell::new(Vec::with_capacity(EVENTS)),
+            yielded: RefCell::default(),
+            yielded_spare: RefCell::default(),
         })
     }
 
@@ -341,6 +347,14 @@ impl Reactor {
                 i32::try_from(ms).unwrap_or(i32::MAX)
             }
         };
+        // Tasks that gave way run again after this look at I/O, which
+        // then must not sleep. Swapped out first: a task woken below that
+        // gives way again waits for the next turn.
+        let mut yielded = self.yielded_spare.take();
+        std::mem::swap(&mut yielded, &mut *self.yielded.borrow_mut());
+        if !yielded.is_empty() {
+            timeout = 0;
+        }
         if timeout != 0 {
             self.notifier.sleeping.store(true, Ordering::SeqCst);
             if woken.load(Ordering::SeqCst) {
@@ -394,6 +408,10 @@ impl Reactor {
         }
         drop(events);
         self.fire_timers();
+        for w in yielded.drain(..) {
+            w.wake();
+        }
+        *self.yielded_spare.borrow_mut() = yielded;
     }
 
     fn fire_timers(&self) {
@@ -659,6 +677,38 @@ impl Timer {
     }
 }
 
+/// Gives way to every other task of this worker and to the I/O that
+/// came meanwhile: completes after the worker's next look at its sockets
+/// (an `epoll_wait` that does not sleep), not merely after the tasks
+/// already queued. A connection sending a large body in chunks uses it
+/// between chunks, so requests arriving on other connections are read
+/// between two rounds of chunks instead of after the last one.
+pub(crate) struct YieldIo {
+    yielded: bool,
+}
+
+/// See [`YieldIo`].
+pub(crate) fn yield_io() -> YieldIo {
+    YieldIo { yielded: false }
+}
+
+impl Future for YieldIo {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        match current() {
+            Some(r) => r.yielded.borrow_mut().push(cx.waker().clone()),
+            // Off a worker there is no turn to wait for.
+            None => cx.waker().wake_by_ref(),
+        }
+        Poll::Pending
+    }
+}
+
 impl Future for Timer {
     type Output = ();
 
@@ -792,9 +842,10 @@ mod tests {
         h.join().unwrap();
     }
 
-    #[test]
-    fn edges_wake_readers_and_writers_after_short_reads_and_full_buffers() {
-        use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    /// A worker loop installed on this thread, and one connection to it
+    /// accepted through a listener with `TCP_NODELAY`: (guard, loop,
+    /// accepted side, client side).
+    fn worker_with_a_connection() -> (Installed, Rc<Reactor>, Conn, TcpStream) {
         let reactor = Reactor::new().unwrap();
         let l = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
         l.set_tcp_nodelay(true).unwrap();
@@ -804,12 +855,46 @@ mod tests {
         let l = Arc::new(TcpListener::from(l));
         let addr = l.local_addr().unwrap();
         let listener = Listener::on(&reactor, l).unwrap();
-        let _g = reactor.install();
+        let g = reactor.install();
         let r = current().unwrap();
-        let mut client = TcpStream::connect(addr).unwrap();
+        let client = TcpStream::connect(addr).unwrap();
         let (stream, peer) = block_on(&r, listener.accept()).unwrap();
-        let mut conn = Conn::adopt(stream).unwrap();
         assert_eq!(peer, client.local_addr().unwrap());
+        (g, r, Conn::adopt(stream).unwrap(), client)
+    }
+
+    #[test]
+    fn yield_io_lets_waiting_io_in_before_the_yielder_runs_again() {
+        use smol::io::AsyncReadExt as _;
+        let (_g, r, mut conn, mut client) = worker_with_a_connection();
+        // The bytes are there before the loop has looked: only a turn of
+        // the loop (an epoll_wait) tells the reader.
+        client.write_all(b"x").unwrap();
+        let seen = std::cell::Cell::new(false);
+        let yielder = async {
+            let mut turns = 0;
+            while !seen.get() {
+                turns += 1;
+                assert!(turns < 1000, "the reader was never woken");
+                yield_io().await;
+            }
+            turns
+        };
+        let reader = async {
+            let mut buf = [0u8; 8];
+            assert_eq!(conn.read(&mut buf).await.unwrap(), 1);
+            seen.set(true);
+        };
+        let (turns, ()) = block_on(&r, smol::future::zip(yielder, reader));
+        // Giving way once let the reader in. (A plain yield_now would
+        // run the yielder POLLS_PER_TURN times before the loop looked.)
+        assert_eq!(turns, 2);
+    }
+
+    #[test]
+    fn edges_wake_readers_and_writers_after_short_reads_and_full_buffers() {
+        use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let (_g, r, mut conn, mut client) = worker_with_a_connection();
         assert!(conn.stream.nodelay().unwrap(), "TCP_NODELAY comes from the listener");
 
         // A short read marks the socket drained; the next bytes raise an

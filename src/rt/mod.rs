@@ -60,6 +60,16 @@ impl Future for Sleep {
     }
 }
 
+/// Lets the other tasks of this thread run, and on a worker also the I/O
+/// that came meanwhile (see [`edge::YieldIo`]), before going on.
+pub(crate) async fn yield_io() {
+    #[cfg(mr_epoll)]
+    if edge::on_worker() {
+        return edge::yield_io().await;
+    }
+    smol::future::yield_now().await
+}
+
 /// Runs `fut` to completion, blocking this thread: on a worker (a handler
 /// waiting for its socket) through the worker's own loop, so its other
 /// connections' events are still collected; elsewhere with smol.
