@@ -350,8 +350,7 @@ impl Reactor {
         // Tasks that gave way run again after this look at I/O, which
         // then must not sleep. Swapped out first: a task woken below that
         // gives way again waits for the next turn.
-        let mut yielded = self.yielded_spare.take();
-        std::mem::swap(&mut yielded, &mut *self.yielded.borrow_mut());
+        let mut yielded = self.yielded.replace(self.yielded_spare.take());
         if !yielded.is_empty() {
             timeout = 0;
         }
@@ -702,7 +701,7 @@ impl Future for YieldIo {
         self.yielded = true;
         match current() {
             Some(r) => r.yielded.borrow_mut().push(cx.waker().clone()),
-            // Off a worker there is no turn to wait for.
+            // Off a worker there is no turn to wait for: a plain yield.
             None => cx.waker().wake_by_ref(),
         }
         Poll::Pending

@@ -63,11 +63,11 @@ impl Future for Sleep {
 /// Lets the other tasks of this thread run, and on a worker also the I/O
 /// that came meanwhile (see [`edge::YieldIo`]), before going on.
 pub(crate) async fn yield_io() {
+    // Off a worker, `YieldIo` is a plain yield.
     #[cfg(mr_epoll)]
-    if edge::on_worker() {
-        return edge::yield_io().await;
-    }
-    smol::future::yield_now().await
+    edge::yield_io().await;
+    #[cfg(not(mr_epoll))]
+    smol::future::yield_now().await;
 }
 
 /// Runs `fut` to completion, blocking this thread: on a worker (a handler
