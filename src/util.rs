@@ -241,7 +241,9 @@ pub(crate) fn peer_string(peer: &std::net::SocketAddr) -> String {
     push(c.into(), Some(b'.'));
     push(d.into(), Some(b':'));
     push(v4.port(), None);
-    buf[..len].iter().map(|&b| char::from(b)).collect()
+    // Digits, dots and a colon: always UTF-8. (Collecting the bytes as
+    // chars cost ~450 instructions per connection.)
+    std::str::from_utf8(&buf[..len]).map(str::to_owned).unwrap_or_default()
 }
 
 /// `value.to_string()` in one exact-size allocation: formatted on the
