@@ -9,10 +9,10 @@
 //! edge), and the only syscall per wait is `epoll_wait` itself. A
 //! keep-alive request then costs one `recv` and one `send`, like nginx.
 //!
-//! Everything a worker owns (its sockets' readiness, its timers, its tasks
-//! on a `LocalExecutor`) lives on its thread, so none of it needs locks.
-//! Other threads reach a worker only through wakers, which write its
-//! eventfd when it sleeps.
+//! Everything a worker owns (its sockets' readiness, its timers, its run
+//! queue of tasks, see [`super::tasks`]) lives on its thread, so none of
+//! it needs locks. Other threads reach a worker only through wakers,
+//! which write its eventfd when it sleeps.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -28,6 +28,7 @@ use std::time::Instant;
 
 use smol::io::{AsyncRead, AsyncWrite};
 
+use super::tasks::Tasks;
 use crate::http::io::Stream;
 use crate::sys::{self, Epoll, EventFd};
 
@@ -35,8 +36,12 @@ use crate::sys::{self, Epoll, EventFd};
 const WAKE_KEY: u64 = u64::MAX;
 /// Events taken per `epoll_wait`.
 const EVENTS: usize = 256;
-/// Polls of the executor in a row before I/O is looked at anyway.
+/// Polls of a nested `block_on`'s future in a row before I/O is looked
+/// at anyway.
 const POLLS_PER_TURN: u32 = 64;
+/// Tasks run in a row before I/O is looked at anyway: one `epoll_wait`'s
+/// worth, so a full batch of events is served in one pass.
+const TASKS_PER_TURN: usize = EVENTS;
 
 thread_local! {
     static CURRENT: RefCell<Option<Rc<Reactor>>> = const { RefCell::new(None) };
@@ -52,12 +57,42 @@ pub(crate) fn on_worker() -> bool {
     CURRENT.try_with(|c| c.borrow().is_some()).unwrap_or(false)
 }
 
+/// Calls `f` with this thread's reactor, if it is a worker (without the
+/// reference count traffic of [`current`]).
+pub(super) fn with_current(f: impl FnOnce(&Reactor)) {
+    let _ = CURRENT.try_with(|c| {
+        if let Some(r) = &*c.borrow() {
+            f(r);
+        }
+    });
+}
+
+/// Starts `fut` as a task of this thread's worker. False (and `fut`
+/// dropped) off a worker, or once the worker is ending.
+pub(crate) fn spawn<F: Future + 'static>(fut: F) -> bool {
+    let mut spawned = false;
+    with_current(|r| spawned = r.tasks.spawn(fut));
+    spawned
+}
+
 /// What wakes a sleeping worker from another thread.
 #[derive(Debug)]
-struct Notifier {
+pub(super) struct Notifier {
     /// Set while the worker is in (or about to enter) `epoll_wait`.
     sleeping: AtomicBool,
     fd: EventFd,
+}
+
+impl Notifier {
+    /// Ends the worker's sleep, if it sleeps. Called after the reason to
+    /// wake is published with `SeqCst`: pairs with `turn`, so that either
+    /// the worker sees the reason before it sleeps, or this sees
+    /// `sleeping` and writes the eventfd.
+    pub(super) fn wake(&self) {
+        if self.sleeping.load(Ordering::SeqCst) {
+            self.fd.signal();
+        }
+    }
 }
 
 /// The waker of one `block_on` level.
@@ -72,10 +107,8 @@ impl Wake for Unparker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        // SeqCst pairs with `turn`: either the worker sees `woken` before
-        // it sleeps, or this sees `sleeping` and writes the eventfd.
-        if !self.woken.swap(true, Ordering::SeqCst) && self.notifier.sleeping.load(Ordering::SeqCst) {
-            self.notifier.fd.signal();
+        if !self.woken.swap(true, Ordering::SeqCst) {
+            self.notifier.wake();
         }
     }
 }
@@ -92,7 +125,7 @@ struct Slot {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Key {
+pub(super) struct Key {
     index: u32,
     gen: u32,
 }
@@ -119,7 +152,7 @@ enum Dir {
 /// Entries addressed by a [`Key`] whose generation goes stale when the
 /// entry is removed, so a late event or a dropped handle for a reused
 /// index finds nothing. Nothing allocates once the vectors have grown.
-struct Slab<T> {
+pub(super) struct Slab<T> {
     /// (generation, entry); `None` when free.
     entries: Vec<(u32, Option<T>)>,
     free: Vec<u32>,
@@ -135,7 +168,7 @@ impl<T> Default for Slab<T> {
 }
 
 impl<T> Slab<T> {
-    fn insert(&mut self, value: T) -> Key {
+    pub(super) fn insert(&mut self, value: T) -> Key {
         let index = self.free.pop().unwrap_or_else(|| {
             self.entries.push((0, None));
             (self.entries.len() - 1) as u32
@@ -145,14 +178,14 @@ impl<T> Slab<T> {
         Key { index, gen: e.0 }
     }
 
-    fn get_mut(&mut self, key: Key) -> Option<&mut T> {
+    pub(super) fn get_mut(&mut self, key: Key) -> Option<&mut T> {
         match self.entries.get_mut(key.index as usize) {
             Some((gen, Some(v))) if *gen == key.gen => Some(v),
             _ => None,
         }
     }
 
-    fn remove(&mut self, key: Key) -> Option<T> {
+    pub(super) fn remove(&mut self, key: Key) -> Option<T> {
         let e = self.entries.get_mut(key.index as usize)?;
         if e.0 != key.gen || e.1.is_none() {
             return None;
@@ -160,6 +193,15 @@ impl<T> Slab<T> {
         e.0 = e.0.wrapping_add(1);
         self.free.push(key.index);
         e.1.take()
+    }
+
+    /// The live entries.
+    pub(super) fn values(&self) -> impl Iterator<Item = &T> {
+        self.entries.iter().filter_map(|(_, v)| v.as_ref())
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.free.len() == self.entries.len()
     }
 
     /// The live entry at `index` and its key (indexes taken from a live
@@ -279,6 +321,7 @@ pub(crate) struct Reactor {
     yielded: RefCell<Vec<Waker>>,
     /// The previous turn's `yielded`, kept for its capacity.
     yielded_spare: RefCell<Vec<Waker>>,
+    pub(super) tasks: Tasks,
 }
 
 impl Reactor {
@@ -286,12 +329,14 @@ impl Reactor {
         let epoll = Epoll::new()?;
         let fd = EventFd::new()?;
         epoll.add(fd.fd(), (libc::EPOLLIN | libc::EPOLLET) as u32, WAKE_KEY)?;
+        let notifier = Arc::new(Notifier {
+            sleeping: AtomicBool::new(false),
+            fd,
+        });
         Ok(Reactor {
             epoll,
-            notifier: Arc::new(Notifier {
-                sleeping: AtomicBool::new(false),
-                fd,
-            }),
+            tasks: Tasks::new(notifier.clone()),
+            notifier,
             sources: RefCell::default(),
             timers: RefCell::default(),
             events: RefCell::new(Vec::with_capacity(EVENTS)),
@@ -335,8 +380,11 @@ impl Reactor {
 
     /// Looks at I/O and timers once: sleeps in `epoll_wait` until an
     /// event, the next timer or a wake-up unless `woken` is already set
-    /// (then only collects what is ready), and wakes whoever waits.
-    fn turn(&self, woken: &AtomicBool) {
+    /// (then only collects what is ready), and wakes whoever waits. With
+    /// `tasks` (the worker's own loop, not a nested `block_on`), queued
+    /// tasks also keep it from sleeping: `busy` (some still queued here)
+    /// or woken from another thread.
+    fn turn(&self, woken: &AtomicBool, tasks: bool, busy: bool) {
         self.fire_timers();
         let mut timeout = match self.timers.borrow().next() {
             None => -1,
@@ -351,12 +399,12 @@ impl Reactor {
         // then must not sleep. Swapped out first: a task woken below that
         // gives way again waits for the next turn.
         let mut yielded = self.yielded.replace(self.yielded_spare.take());
-        if !yielded.is_empty() {
+        if !yielded.is_empty() || busy {
             timeout = 0;
         }
         if timeout != 0 {
             self.notifier.sleeping.store(true, Ordering::SeqCst);
-            if woken.load(Ordering::SeqCst) {
+            if woken.load(Ordering::SeqCst) || (tasks && self.tasks.remote_pending()) {
                 timeout = 0;
             }
         }
@@ -479,6 +527,9 @@ impl Installed {
 
 impl Drop for Installed {
     fn drop(&mut self) {
+        // The tasks' futures (connections, timers) go while the reactor
+        // is there to take their sockets and timers out.
+        self.0.tasks.cancel_all();
         let _ = CURRENT.try_with(|c| c.borrow_mut().take());
     }
 }
@@ -751,8 +802,33 @@ impl Drop for Timer {
     }
 }
 
+/// Runs this worker (`r`, its installed reactor) until `fut` completes:
+/// its tasks (see [`spawn`]), its I/O and its timers. A pass runs the
+/// queued tasks, up to [`TASKS_PER_TURN`], then looks at I/O; the look
+/// sleeps only when nothing is left to run.
+pub(crate) fn run<T>(r: &Reactor, fut: impl Future<Output = T>) -> T {
+    let unparker = Arc::new(Unparker {
+        woken: AtomicBool::new(true),
+        notifier: r.notifier.clone(),
+    });
+    let waker = Waker::from(unparker.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = pin!(fut);
+    loop {
+        if unparker.woken.load(Ordering::Relaxed) && unparker.woken.swap(false, Ordering::SeqCst) {
+            if let Poll::Ready(t) = fut.as_mut().poll(&mut cx) {
+                return t;
+            }
+        }
+        let busy = r.tasks.run(TASKS_PER_TURN);
+        r.turn(&unparker.woken, true, busy);
+    }
+}
+
 /// Runs `fut` to completion on this worker (`r`, its reactor), serving
-/// I/O and timers while it waits.
+/// I/O and timers while it waits. Inside a task (a handler waiting for
+/// its socket), the worker's other tasks wait: their wake-ups are queued
+/// for the worker's loop.
 pub(crate) fn block_on<T>(r: &Reactor, fut: impl Future<Output = T>) -> T {
     let unparker = Arc::new(Unparker {
         woken: AtomicBool::new(true),
@@ -773,7 +849,7 @@ pub(crate) fn block_on<T>(r: &Reactor, fut: impl Future<Output = T>) -> T {
             }
         }
         polls = 0;
-        r.turn(&unparker.woken);
+        r.turn(&unparker.woken, false, false);
     }
 }
 
@@ -945,5 +1021,153 @@ mod tests {
         assert_eq!(block_on(&r, conn.read(&mut buf)).unwrap(), 2);
         assert_eq!(block_on(&r, conn.read(&mut buf)).unwrap(), 0);
         assert_eq!(block_on(&r, conn.read(&mut buf)).unwrap(), 0);
+    }
+
+    /// Runs this thread's worker until `done` has a message (or 5 s have
+    /// passed: a lost wake-up fails the test instead of hanging it).
+    fn run_until(r: &Reactor, done: &smol::channel::Receiver<()>) {
+        let backstop = Timer::at(Instant::now() + Duration::from_secs(5));
+        let got = run(
+            r,
+            smol::future::or(async { done.recv().await.ok() }, async {
+                backstop.await;
+                None
+            }),
+        );
+        assert!(got.is_some(), "the tasks did not finish within 5 s");
+    }
+
+    #[test]
+    fn tasks_run_on_their_worker_when_woken_there_or_from_another_thread() {
+        let g = Reactor::new().unwrap().install();
+        let me = std::thread::current().id();
+        let (to_b, b_rx) = smol::channel::unbounded::<u8>();
+        let (from_far, far_rx) = smol::channel::bounded::<u8>(1);
+        let (done_tx, done) = smol::channel::unbounded::<()>();
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        // A waits for another thread, then wakes B (a wake-up on the
+        // worker); B reports.
+        let s = seen.clone();
+        assert!(spawn(async move {
+            let n = far_rx.recv().await.unwrap();
+            s.borrow_mut().push(("a", n, std::thread::current().id()));
+            to_b.send(n + 1).await.unwrap();
+        }));
+        let s = seen.clone();
+        assert!(spawn(async move {
+            let n = b_rx.recv().await.unwrap();
+            s.borrow_mut().push(("b", n, std::thread::current().id()));
+            done_tx.send(()).await.unwrap();
+        }));
+        let far = std::thread::spawn(move || {
+            // Late enough that the worker sleeps in epoll_wait first.
+            std::thread::sleep(Duration::from_millis(30));
+            from_far.send_blocking(1).unwrap();
+        });
+        run_until(g.reactor(), &done);
+        far.join().unwrap();
+        assert_eq!(*seen.borrow(), [("a", 1, me), ("b", 2, me)]);
+        assert!(g.reactor().tasks.live() == 0, "finished tasks leave");
+    }
+
+    #[test]
+    fn ending_the_worker_drops_every_task_there_while_its_reactor_is_installed() {
+        /// Records, when dropped, whether this thread was still a worker.
+        struct Probe(Rc<RefCell<Vec<bool>>>);
+        impl Drop for Probe {
+            fn drop(&mut self) {
+                self.0.borrow_mut().push(on_worker());
+            }
+        }
+        let (g, r, mut conn, _client) = worker_with_a_connection();
+        let dropped = Rc::new(RefCell::new(Vec::new()));
+        let (_keep, never) = smol::channel::bounded::<()>(1);
+        let far_off = Instant::now() + Duration::from_secs(3600);
+        let p = Probe(dropped.clone());
+        // Waiting for a socket, a timer, another thread, and nothing.
+        assert!(spawn(async move {
+            let _p = p;
+            let mut buf = [0u8; 8];
+            let _ = smol::io::AsyncReadExt::read(&mut conn, &mut buf).await;
+        }));
+        let p = Probe(dropped.clone());
+        assert!(spawn(async move {
+            let _p = p;
+            Timer::at(far_off).await;
+        }));
+        let p = Probe(dropped.clone());
+        assert!(spawn(async move {
+            let _p = p;
+            let _ = never.recv().await;
+        }));
+        let p = Probe(dropped.clone());
+        assert!(spawn(async move {
+            let _p = p;
+            std::future::pending::<()>().await;
+        }));
+        // Run them until each waits.
+        let (done_tx, done) = smol::channel::unbounded::<()>();
+        assert!(spawn(async move { done_tx.send(()).await.unwrap() }));
+        run_until(&r, &done);
+        assert!(dropped.borrow().is_empty());
+        // And one never polled.
+        let p = Probe(dropped.clone());
+        assert!(spawn(async move {
+            let _p = p;
+        }));
+        drop(r);
+        drop(g);
+        assert_eq!(*dropped.borrow(), [true; 5], "each dropped, on the worker");
+        assert!(!spawn(async {}), "no worker here any more");
+    }
+
+    #[test]
+    fn a_panicking_task_ends_alone() {
+        let g = Reactor::new().unwrap().install();
+        let (done_tx, done) = smol::channel::unbounded::<()>();
+        assert!(spawn(async {
+            smol::future::yield_now().await;
+            panic!("a bug in one connection's task");
+        }));
+        assert!(spawn(async move {
+            for _ in 0..3 {
+                smol::future::yield_now().await;
+            }
+            done_tx.send(()).await.unwrap();
+        }));
+        run_until(g.reactor(), &done);
+        assert!(g.reactor().tasks.live() == 0, "the panicked task left too");
+    }
+
+    #[test]
+    fn a_task_that_keeps_yielding_lets_io_in_after_one_pass() {
+        use smol::io::AsyncReadExt as _;
+        let (g, r, mut conn, mut client) = worker_with_a_connection();
+        // The bytes are there before the loop has looked: only a turn of
+        // the loop (an epoll_wait) tells the reader.
+        client.write_all(b"x").unwrap();
+        let (done_tx, done) = smol::channel::unbounded::<()>();
+        let seen = Rc::new(std::cell::Cell::new(false));
+        let runs = Rc::new(std::cell::Cell::new(0usize));
+        let (s, n) = (seen.clone(), runs.clone());
+        assert!(spawn(async move {
+            while !s.get() && n.get() < 100_000 {
+                n.set(n.get() + 1);
+                smol::future::yield_now().await;
+            }
+        }));
+        let s = seen.clone();
+        assert!(spawn(async move {
+            let mut buf = [0u8; 8];
+            assert_eq!(conn.read(&mut buf).await.unwrap(), 1);
+            s.set(true);
+            done_tx.send(()).await.unwrap();
+        }));
+        run_until(&r, &done);
+        // At most one pass of tasks (TASKS_PER_TURN, 256) before the look
+        // at I/O: with no bound the yielder ran 100,000 times first.
+        assert!(runs.get() <= 256, "the yielder ran {} times first", runs.get());
+        drop(r);
+        drop(g);
     }
 }

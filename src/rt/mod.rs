@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 #[cfg(mr_epoll)]
 pub(crate) mod edge;
+#[cfg(mr_epoll)]
+mod tasks;
 
 /// A timer future: on a worker, one of its loop's timers; elsewhere
 /// smol's. `None` deadlines never fire.

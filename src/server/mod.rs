@@ -517,7 +517,6 @@ struct Handoff {
 #[derive(Clone)]
 struct Placer {
     me: usize,
-    ex: std::rc::Weak<smol::LocalExecutor<'static>>,
     inboxes: Arc<[smol::channel::Sender<Handoff>]>,
     shared: Arc<Shared>,
 }
@@ -555,18 +554,20 @@ impl Placer {
     }
 
     /// Registers the connection with this worker and starts its task.
+    /// False once the worker is ending.
     fn serve_here(&self, h: Handoff) -> bool {
-        let Some(ex) = self.ex.upgrade() else { return false };
         match rt::edge::Conn::adopt(h.stream) {
             // The connection future is made here and moved into the task's
             // allocation, which is what an idle connection costs.
-            Ok(conn) => ex.spawn(serve(conn, h.remote, h.guard, Some(h.admitted))).detach(),
-            Err(e) => self.shared.log(
-                LogLevel::Error,
-                format_args!("{} dropped: cannot watch its socket: {e}", h.remote),
-            ),
+            Ok(conn) => rt::edge::spawn(serve(conn, h.remote, h.guard, Some(h.admitted))),
+            Err(e) => {
+                self.shared.log(
+                    LogLevel::Error,
+                    format_args!("{} dropped: cannot watch its socket: {e}", h.remote),
+                );
+                true
+            }
         }
-        true
     }
 }
 
@@ -592,11 +593,10 @@ impl Place<TcpStream> for Placer {
     }
 
     fn refuse(&self, stream: TcpStream, guard: ConnGuard) -> bool {
-        let Some(ex) = self.ex.upgrade() else { return false };
-        if let Ok(conn) = rt::edge::Conn::adopt(stream) {
-            ex.spawn(refuse_busy(conn, guard)).detach();
+        match rt::edge::Conn::adopt(stream) {
+            Ok(conn) => rt::edge::spawn(refuse_busy(conn, guard)),
+            Err(_) => true,
         }
-        true
     }
 }
 
@@ -682,27 +682,22 @@ impl Workers {
                 let (shared, inboxes) = (shared.clone(), inboxes.clone());
                 Ok(Box::new(move |until| {
                     let installed = reactor.install();
-                    let ex = std::rc::Rc::new(smol::LocalExecutor::new());
                     let place = Placer {
                         me: i,
-                        ex: std::rc::Rc::downgrade(&ex),
                         inboxes,
                         shared: shared.clone(),
                     };
                     for l in mine {
-                        ex.spawn(accept_loop(l, shared.clone(), place.clone())).detach();
+                        rt::edge::spawn(accept_loop(l, shared.clone(), place.clone()));
                     }
                     if let Some(inbox) = inbox {
-                        ex.spawn(take_handoffs(inbox, place)).detach();
+                        rt::edge::spawn(take_handoffs(inbox, place));
                     }
-                    rt::edge::block_on(
-                        installed.reactor(),
-                        ex.run(async {
-                            until.recv().await.ok();
-                        }),
-                    );
-                    // Connections and timers go while the reactor is there.
-                    drop(ex);
+                    rt::edge::run(installed.reactor(), async {
+                        until.recv().await.ok();
+                    });
+                    // Ends the tasks (connections, timers) while the
+                    // reactor is there, then uninstalls it.
                     drop(installed);
                 }))
             }
