@@ -254,7 +254,7 @@ impl Exchange<'_> {
     }
 
     fn body_deadline(&self) -> Instant {
-        Instant::now() + self.cfg.body_timeout
+        crate::rt::now() + self.cfg.body_timeout
     }
 
     /// Reads more body bytes into `out`: `Ok(0)` at the end of the body.

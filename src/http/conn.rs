@@ -198,7 +198,7 @@ impl<S: Stream> Link<S> {
         if shared.is_stopping() {
             return false;
         }
-        let now = Instant::now();
+        let now = crate::rt::now();
         if let Some(a) = &self.admitted {
             a.set_idle(now);
         }
@@ -239,7 +239,7 @@ impl Conn<'_> {
     /// Serves requests until the connection goes idle (true) or closes
     /// (false). The idle wait found bytes to read (or EOF).
     async fn run(&mut self) -> bool {
-        let deadline = Instant::now() + self.shared.cfg.header_timeout;
+        let deadline = crate::rt::now() + self.shared.cfg.header_timeout;
         match fill(self.io, &mut self.w.rbuf, HEAD_READ, deadline).await {
             Ok(n) if n > 0 => {}
             _ => return false,
@@ -288,7 +288,7 @@ impl Conn<'_> {
         }
         if linger {
             shutdown(self.io).await;
-            let deadline = Instant::now() + LINGER_TIME;
+            let deadline = crate::rt::now() + LINGER_TIME;
             let mut total = 0;
             let rb = &mut self.w.rbuf;
             rb.consume(rb.len());
@@ -312,7 +312,7 @@ impl Conn<'_> {
         let router = &self.shared.router;
         let known = |m: &[u8]| router.knows_method(m);
         let mut scanned = 0;
-        let Some(first_byte) = (!self.w.rbuf.is_empty()).then(Instant::now) else {
+        let Some(first_byte) = (!self.w.rbuf.is_empty()).then(crate::rt::now) else {
             return match self.flush().await {
                 Ok(()) => Err(Stop::Idle),
                 Err(_) => Err(Stop::Quiet),
@@ -360,7 +360,9 @@ impl Conn<'_> {
     /// Handles one parsed request. Returns false when the connection must
     /// close afterwards.
     async fn exchange(&mut self) -> bool {
-        let started = Instant::now();
+        // Read from the clock, not the loop's time: a request's duration
+        // in the log is exact. Only when there is a log to write to.
+        let started = self.shared.logs().then(Instant::now);
         let shared = self.shared;
         let method = std::str::from_utf8(self.w.req.method_bytes()).unwrap_or("");
         let is_head = method == "HEAD";
@@ -739,7 +741,7 @@ impl Conn<'_> {
             if self.flush().await.is_err() {
                 return false;
             }
-            let deadline = Instant::now() + self.shared.cfg.body_timeout;
+            let deadline = crate::rt::now() + self.shared.cfg.body_timeout;
             match fill(self.io, &mut self.w.rbuf, 16 * 1024, deadline).await {
                 Ok(n) if n > 0 => {}
                 _ => return false,
@@ -767,7 +769,8 @@ impl Conn<'_> {
         }
     }
 
-    fn access_log(&self, started: Instant, status: u16, bytes: u64) {
+    fn access_log(&self, started: Option<Instant>, status: u16, bytes: u64) {
+        let Some(started) = started else { return };
         if !self.shared.logs() {
             return;
         }

@@ -57,6 +57,13 @@ pub(crate) fn on_worker() -> bool {
     CURRENT.try_with(|c| c.borrow().is_some()).unwrap_or(false)
 }
 
+/// The time as of this worker's last look at I/O; `None` off a worker.
+pub(crate) fn now() -> Option<Instant> {
+    let mut now = None;
+    with_current(|r| now = Some(r.now.get()));
+    now
+}
+
 /// Calls `f` with this thread's reactor, if it is a worker (without the
 /// reference count traffic of [`current`]).
 pub(super) fn with_current(f: impl FnOnce(&Reactor)) {
@@ -322,6 +329,8 @@ pub(crate) struct Reactor {
     /// The previous turn's `yielded`, kept for its capacity.
     yielded_spare: RefCell<Vec<Waker>>,
     pub(super) tasks: Tasks,
+    /// The time as of the last look at I/O (see [`super::now`]).
+    now: std::cell::Cell<Instant>,
 }
 
 impl Reactor {
@@ -342,6 +351,7 @@ impl Reactor {
             events: RefCell::new(Vec::with_capacity(EVENTS)),
             yielded: RefCell::default(),
             yielded_spare: RefCell::default(),
+            now: std::cell::Cell::new(Instant::now()),
         })
     }
 
@@ -373,6 +383,7 @@ impl Reactor {
 
     /// Makes this thread's worker loop `self` until the guard drops.
     pub(crate) fn install(self) -> Installed {
+        self.now.set(Instant::now());
         let r = Rc::new(self);
         CURRENT.with(|c| *c.borrow_mut() = Some(r.clone()));
         Installed(r)
@@ -385,11 +396,12 @@ impl Reactor {
     /// tasks also keep it from sleeping: `busy` (some still queued here)
     /// or woken from another thread.
     fn turn(&self, woken: &AtomicBool, tasks: bool, busy: bool) {
-        self.fire_timers();
+        let now = Instant::now();
+        self.fire_timers(now);
         let mut timeout = match self.timers.borrow().next() {
             None => -1,
             Some(at) => {
-                let left = at.saturating_duration_since(Instant::now());
+                let left = at.saturating_duration_since(now);
                 // Round up: waking before the deadline only loops.
                 let ms = left.as_nanos().div_ceil(1_000_000);
                 i32::try_from(ms).unwrap_or(i32::MAX)
@@ -454,15 +466,16 @@ impl Reactor {
             }
         }
         drop(events);
-        self.fire_timers();
+        let now = Instant::now();
+        self.now.set(now);
+        self.fire_timers(now);
         for w in yielded.drain(..) {
             w.wake();
         }
         *self.yielded_spare.borrow_mut() = yielded;
     }
 
-    fn fire_timers(&self) {
-        let now = Instant::now();
+    fn fire_timers(&self, now: Instant) {
         loop {
             let due = self.timers.borrow_mut().pop_due(now);
             match due {
@@ -763,15 +776,17 @@ impl Future for Timer {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.at {
-            self.cancel();
-            return Poll::Ready(());
-        }
         let Some(r) = current() else {
             // Moved off its worker: nothing would fire it. Cannot happen
             // (tasks stay on their worker); fail safe by not hanging.
             return Poll::Ready(());
         };
+        // Due by the loop's time: the timers, which fire by the clock,
+        // may not have looked yet.
+        if r.now.get() >= self.at {
+            self.cancel();
+            return Poll::Ready(());
+        }
         let mut t = r.timers.borrow_mut();
         match self.key.and_then(|k| t.get_mut(k)) {
             Some(entry) => match &entry.waker {
@@ -915,6 +930,24 @@ mod tests {
             "woken by the backstop timer, not by the other thread"
         );
         h.join().unwrap();
+    }
+
+    #[test]
+    fn the_loop_time_moves_only_when_the_loop_looks_at_io() {
+        let g = Reactor::new().unwrap().install();
+        let t0 = now().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(now().unwrap(), t0, "no look at I/O yet: the same time");
+        assert_eq!(crate::rt::now(), t0, "rt::now on a worker is the loop's time");
+        // Due by the clock, not yet by the loop's time: the next look
+        // fires it.
+        let start = Instant::now();
+        block_on(g.reactor(), Timer::at(t0 + Duration::from_millis(10)));
+        assert!(start.elapsed() < Duration::from_secs(1));
+        assert!(
+            now().unwrap() >= t0 + Duration::from_millis(20),
+            "the look read the clock"
+        );
     }
 
     /// A worker loop installed on this thread, and one connection to it
