@@ -396,7 +396,10 @@ impl Reactor {
     /// tasks also keep it from sleeping: `busy` (some still queued here)
     /// or woken from another thread.
     fn turn(&self, woken: &AtomicBool, tasks: bool, busy: bool) {
+        // The loop's time moves with each clock read here, so tasks woken
+        // by a timer start from the time that fired it.
         let now = Instant::now();
+        self.now.set(now);
         self.fire_timers(now);
         let mut timeout = match self.timers.borrow().next() {
             None => -1,
