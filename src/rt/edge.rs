@@ -132,7 +132,7 @@ struct Slot {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Key {
+struct Key {
     index: u32,
     gen: u32,
 }
@@ -159,7 +159,7 @@ enum Dir {
 /// Entries addressed by a [`Key`] whose generation goes stale when the
 /// entry is removed, so a late event or a dropped handle for a reused
 /// index finds nothing. Nothing allocates once the vectors have grown.
-pub(super) struct Slab<T> {
+struct Slab<T> {
     /// (generation, entry); `None` when free.
     entries: Vec<(u32, Option<T>)>,
     free: Vec<u32>,
@@ -175,7 +175,7 @@ impl<T> Default for Slab<T> {
 }
 
 impl<T> Slab<T> {
-    pub(super) fn insert(&mut self, value: T) -> Key {
+    fn insert(&mut self, value: T) -> Key {
         let index = self.free.pop().unwrap_or_else(|| {
             self.entries.push((0, None));
             (self.entries.len() - 1) as u32
@@ -185,14 +185,14 @@ impl<T> Slab<T> {
         Key { index, gen: e.0 }
     }
 
-    pub(super) fn get_mut(&mut self, key: Key) -> Option<&mut T> {
+    fn get_mut(&mut self, key: Key) -> Option<&mut T> {
         match self.entries.get_mut(key.index as usize) {
             Some((gen, Some(v))) if *gen == key.gen => Some(v),
             _ => None,
         }
     }
 
-    pub(super) fn remove(&mut self, key: Key) -> Option<T> {
+    fn remove(&mut self, key: Key) -> Option<T> {
         let e = self.entries.get_mut(key.index as usize)?;
         if e.0 != key.gen || e.1.is_none() {
             return None;
@@ -200,15 +200,6 @@ impl<T> Slab<T> {
         e.0 = e.0.wrapping_add(1);
         self.free.push(key.index);
         e.1.take()
-    }
-
-    /// The live entries.
-    pub(super) fn values(&self) -> impl Iterator<Item = &T> {
-        self.entries.iter().filter_map(|(_, v)| v.as_ref())
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.free.len() == self.entries.len()
     }
 
     /// The live entry at `index` and its key (indexes taken from a live

@@ -28,7 +28,7 @@ use std::task::{Context, Poll, Waker};
 
 use async_task::{Builder, Runnable};
 
-use super::edge::{self, Key, Notifier, Slab};
+use super::edge::{self, Notifier};
 
 /// A task ready to run (async-task's handle to poll it once).
 type Job = Runnable<Arc<Remote>>;
@@ -47,7 +47,7 @@ pub(super) struct Tasks {
     remote: Arc<Remote>,
     /// A waker of every live task, to end them all when the worker ends
     /// (a task waiting for a socket or a timer is in no queue).
-    active: RefCell<Slab<Option<Waker>>>,
+    active: RefCell<Registry>,
     /// The worker is ending: nothing new is spawned.
     closed: Cell<bool>,
 }
@@ -76,7 +76,7 @@ impl Tasks {
         if self.closed.get() {
             return false;
         }
-        let key = self.active.borrow_mut().insert(None);
+        let key = self.active.borrow_mut().insert();
         let fut = Tracked {
             fut,
             _active: Active(key),
@@ -85,9 +85,7 @@ impl Tasks {
             .metadata(self.remote.clone())
             .propagate_panic(true)
             .spawn_local(move |_| fut, schedule);
-        if let Some(w) = self.active.borrow_mut().get_mut(key) {
-            *w = Some(task.waker());
-        }
+        self.active.borrow_mut().set(key, task.waker());
         handle.detach();
         task.schedule();
         true
@@ -112,7 +110,7 @@ impl Tasks {
     /// How many tasks are live (spawned, not yet finished or dropped).
     #[cfg(test)]
     pub(super) fn live(&self) -> usize {
-        self.active.borrow().values().count()
+        self.active.borrow().live()
     }
 
     /// Tasks woken from other threads wait to be taken: the worker must
@@ -137,7 +135,7 @@ impl Tasks {
     /// may wake others; nothing new is spawned.
     pub(super) fn cancel_all(&self) {
         self.closed.set(true);
-        let wakers: Vec<Waker> = self.active.borrow().values().flatten().cloned().collect();
+        let wakers: Vec<Waker> = self.active.borrow().wakers.iter().flatten().cloned().collect();
         for w in wakers {
             w.wake();
         }
@@ -146,7 +144,7 @@ impl Tasks {
             let next = self.local.borrow_mut().pop_front();
             match next {
                 Some(task) => drop(task),
-                None if self.active.borrow().is_empty() => break,
+                None if self.active.borrow().live() == 0 => break,
                 // A wake-up from another thread is still on its way.
                 None => std::thread::yield_now(),
             }
@@ -194,7 +192,42 @@ impl<F: Future> Future for Tracked<F> {
 
 /// A task's entry in `active`, removed when its future goes (completed,
 /// panicked or cancelled, polled or not), always on the worker's thread.
-struct Active(Key);
+struct Active(u32);
+
+/// The live tasks' wakers by index, freed indexes reused. Each index has
+/// exactly one owner (its task's [`Active`]), so no generation is kept:
+/// an entry is 16 bytes, per live connection.
+#[derive(Default)]
+struct Registry {
+    wakers: Vec<Option<Waker>>,
+    free: Vec<u32>,
+}
+
+impl Registry {
+    /// Takes an index for a task about to be spawned (no waker yet).
+    fn insert(&mut self) -> u32 {
+        self.free.pop().unwrap_or_else(|| {
+            self.wakers.push(None);
+            (self.wakers.len() - 1) as u32
+        })
+    }
+
+    fn set(&mut self, index: u32, waker: Waker) {
+        self.wakers[index as usize] = Some(waker);
+    }
+
+    /// Gives `index` back; its waker, for the caller to drop.
+    fn remove(&mut self, index: u32) -> Option<Waker> {
+        let waker = self.wakers[index as usize].take();
+        self.free.push(index);
+        waker
+    }
+
+    /// Indexes taken and not given back.
+    fn live(&self) -> usize {
+        self.wakers.len() - self.free.len()
+    }
+}
 
 impl Drop for Active {
     fn drop(&mut self) {
