@@ -770,10 +770,8 @@ impl Conn<'_> {
     }
 
     fn access_log(&self, started: Option<Instant>, status: u16, bytes: u64) {
+        // Some only when there is a log (the log is set before start).
         let Some(started) = started else { return };
-        if !self.shared.logs() {
-            return;
-        }
         let q = self.w.req.query_bytes();
         let elapsed = started.elapsed();
         self.shared.log(

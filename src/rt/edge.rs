@@ -59,27 +59,19 @@ pub(crate) fn on_worker() -> bool {
 
 /// The time as of this worker's last look at I/O; `None` off a worker.
 pub(crate) fn now() -> Option<Instant> {
-    let mut now = None;
-    with_current(|r| now = Some(r.now.get()));
-    now
+    with_current(|r| r.now.get())
 }
 
 /// Calls `f` with this thread's reactor, if it is a worker (without the
 /// reference count traffic of [`current`]).
-pub(super) fn with_current(f: impl FnOnce(&Reactor)) {
-    let _ = CURRENT.try_with(|c| {
-        if let Some(r) = &*c.borrow() {
-            f(r);
-        }
-    });
+pub(super) fn with_current<R>(f: impl FnOnce(&Reactor) -> R) -> Option<R> {
+    CURRENT.try_with(|c| c.borrow().as_deref().map(f)).ok().flatten()
 }
 
 /// Starts `fut` as a task of this thread's worker. False (and `fut`
 /// dropped) off a worker, or once the worker is ending.
 pub(crate) fn spawn<F: Future + 'static>(fut: F) -> bool {
-    let mut spawned = false;
-    with_current(|r| spawned = r.tasks.spawn(fut));
-    spawned
+    with_current(|r| r.tasks.spawn(fut)).unwrap_or(false)
 }
 
 /// What wakes a sleeping worker from another thread.
@@ -106,6 +98,26 @@ impl Notifier {
 struct Unparker {
     woken: AtomicBool,
     notifier: Arc<Notifier>,
+}
+
+impl Unparker {
+    /// A waker for a future polled by a loop of `r`, set as woken so that
+    /// the first look polls it.
+    fn new(r: &Reactor) -> (Arc<Unparker>, Waker) {
+        let unparker = Arc::new(Unparker {
+            woken: AtomicBool::new(true),
+            notifier: r.notifier.clone(),
+        });
+        let waker = Waker::from(unparker.clone());
+        (unparker, waker)
+    }
+
+    /// Whether the future was woken since the last call, clearing it.
+    fn take(&self) -> bool {
+        // The plain load spares the read-modify-write when it was not; a
+        // wake-up it misses is seen by `turn` before any sleep.
+        self.woken.load(Ordering::Relaxed) && self.woken.swap(false, Ordering::SeqCst)
+    }
 }
 
 impl Wake for Unparker {
@@ -381,12 +393,12 @@ impl Reactor {
     }
 
     /// Looks at I/O and timers once: sleeps in `epoll_wait` until an
-    /// event, the next timer or a wake-up unless `woken` is already set
-    /// (then only collects what is ready), and wakes whoever waits. With
-    /// `tasks` (the worker's own loop, not a nested `block_on`), queued
-    /// tasks also keep it from sleeping: `busy` (some still queued here)
-    /// or woken from another thread.
-    fn turn(&self, woken: &AtomicBool, tasks: bool, busy: bool) {
+    /// event, the next timer or a wake-up unless `woken` is already set,
+    /// `busy` (tasks still queued) or tasks were woken from other threads
+    /// (then only collects what is ready), and wakes whoever waits. Tasks
+    /// woken from other threads join the run queue here, so that a nested
+    /// `block_on`, which runs no tasks, does not spin on them.
+    fn turn(&self, woken: &AtomicBool, busy: bool) {
         // The loop's time moves with each clock read here, so tasks woken
         // by a timer start from the time that fired it.
         let now = Instant::now();
@@ -410,7 +422,7 @@ impl Reactor {
         }
         if timeout != 0 {
             self.notifier.sleeping.store(true, Ordering::SeqCst);
-            if woken.load(Ordering::SeqCst) || (tasks && self.tasks.remote_pending()) {
+            if woken.load(Ordering::SeqCst) || self.tasks.remote_pending() {
                 timeout = 0;
             }
         }
@@ -467,6 +479,7 @@ impl Reactor {
             w.wake();
         }
         *self.yielded_spare.borrow_mut() = yielded;
+        self.tasks.take_remote();
     }
 
     fn fire_timers(&self, now: Instant) {
@@ -816,21 +829,17 @@ impl Drop for Timer {
 /// queued tasks, up to [`TASKS_PER_TURN`], then looks at I/O; the look
 /// sleeps only when nothing is left to run.
 pub(crate) fn run<T>(r: &Reactor, fut: impl Future<Output = T>) -> T {
-    let unparker = Arc::new(Unparker {
-        woken: AtomicBool::new(true),
-        notifier: r.notifier.clone(),
-    });
-    let waker = Waker::from(unparker.clone());
+    let (unparker, waker) = Unparker::new(r);
     let mut cx = Context::from_waker(&waker);
     let mut fut = pin!(fut);
     loop {
-        if unparker.woken.load(Ordering::Relaxed) && unparker.woken.swap(false, Ordering::SeqCst) {
+        if unparker.take() {
             if let Poll::Ready(t) = fut.as_mut().poll(&mut cx) {
                 return t;
             }
         }
         let busy = r.tasks.run(TASKS_PER_TURN);
-        r.turn(&unparker.woken, true, busy);
+        r.turn(&unparker.woken, busy);
     }
 }
 
@@ -839,16 +848,12 @@ pub(crate) fn run<T>(r: &Reactor, fut: impl Future<Output = T>) -> T {
 /// its socket), the worker's other tasks wait: their wake-ups are queued
 /// for the worker's loop.
 pub(crate) fn block_on<T>(r: &Reactor, fut: impl Future<Output = T>) -> T {
-    let unparker = Arc::new(Unparker {
-        woken: AtomicBool::new(true),
-        notifier: r.notifier.clone(),
-    });
-    let waker = Waker::from(unparker.clone());
+    let (unparker, waker) = Unparker::new(r);
     let mut cx = Context::from_waker(&waker);
     let mut fut = pin!(fut);
     let mut polls = 0;
     loop {
-        if unparker.woken.swap(false, Ordering::SeqCst) {
+        if unparker.take() {
             if let Poll::Ready(t) = fut.as_mut().poll(&mut cx) {
                 return t;
             }
@@ -858,7 +863,7 @@ pub(crate) fn block_on<T>(r: &Reactor, fut: impl Future<Output = T>) -> T {
             }
         }
         polls = 0;
-        r.turn(&unparker.woken, false, false);
+        r.turn(&unparker.woken, false);
     }
 }
 

@@ -93,8 +93,8 @@ impl Tasks {
 
     /// Runs queued tasks, those woken meanwhile on this thread included,
     /// until none are left or `budget` have run. True if some are left.
+    /// (Tasks woken from other threads join at the worker's look at I/O.)
     pub(super) fn run(&self, budget: usize) -> bool {
-        self.take_remote();
         for _ in 0..budget {
             let next = self.local.borrow_mut().pop_front();
             match next {
@@ -120,7 +120,7 @@ impl Tasks {
     }
 
     /// Moves tasks woken from other threads onto the local queue.
-    fn take_remote(&self) {
+    pub(super) fn take_remote(&self) {
         // The plain load spares the read-modify-write on the usual path;
         // a push it misses is seen by `remote_pending` before any sleep.
         if self.remote.pending.load(Ordering::Relaxed) && self.remote.pending.swap(false, Ordering::SeqCst) {

@@ -2,7 +2,7 @@
 //!
 //! `start` binds every listener in the calling thread (so a busy port fails
 //! at once), then starts `workers` threads. On Linux each worker runs its
-//! own edge-triggered epoll loop and executor ([`crate::rt::edge`]) and
+//! own edge-triggered epoll loop and run queue ([`crate::rt::edge`]) and
 //! accepts on every listener itself; each new connection goes to the worker
 //! with the fewest open ones (see `Placer`) and stays there. Elsewhere (and
 //! on the poll(2) back end ESP-IDF uses) the workers share one smol
@@ -473,7 +473,8 @@ impl Accept for rt::edge::Listener {
 
 /// Where the accept loop puts a connection's task.
 trait Place<C> {
-    /// Serves `conn`. False once the executor is gone (stopping).
+    /// Serves `conn`. False once the worker or the executor is ending
+    /// (stopping).
     fn serve(&self, conn: C, remote: String, guard: ConnGuard, admitted: Admitted) -> bool;
     /// Answers `conn` with 503 and closes it. False once stopping.
     fn refuse(&self, conn: C, guard: ConnGuard) -> bool;
@@ -611,7 +612,7 @@ async fn take_handoffs(inbox: smol::channel::Receiver<Handoff>, place: Placer) {
 }
 
 /// How the workers are started: with the epoll loop, each worker owns a
-/// reactor and an executor, accepts on every listener itself and places
+/// reactor and its run queue, accepts on every listener itself and places
 /// each connection on the least loaded worker; with smol, they share one
 /// executor, on which one accept loop per listener runs.
 enum Workers {
