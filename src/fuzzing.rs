@@ -21,6 +21,7 @@
 use std::collections::HashSet;
 use std::ffi::CStr;
 use std::io;
+use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -1532,8 +1533,13 @@ fn run_conn(variant: usize, input: &[u8], sched: Schedule) -> Vec<u8> {
     let guard = ConnGuard::new(shared.clone());
     let stream = MemStream::new(input, sched);
     let started = Instant::now();
-    let stream = smol::block_on(crate::http::conn::serve(stream, "fuzz:1".to_owned(), guard, None))
-        .expect("the connection did not panic");
+    let stream = smol::block_on(crate::http::conn::serve(
+        stream,
+        SocketAddr::from(([192, 0, 2, 1], 1)),
+        guard,
+        None,
+    ))
+    .expect("the connection did not panic");
     let took = started.elapsed();
     assert!(
         took < Duration::from_millis(2500),

@@ -7,7 +7,9 @@
 //! request, the first time a handler asks. Strings handed out stay valid until
 //! the request ends because each of those buffers is only written once.
 
-use std::ffi::CStr;
+use std::cell::OnceCell;
+use std::ffi::{CStr, CString};
+use std::net::SocketAddr;
 
 use crate::http::parse::Framing;
 use crate::util::{clear_capped, eq_ignore_case, form_pairs, percent_decode_into, trim_ows};
@@ -107,7 +109,11 @@ pub struct Request {
     pub(crate) framing: Framing,
     pub(crate) expect_continue: bool,
     pub(crate) keep_alive: bool,
-    remote: Vec<u8>,
+    /// The peer's address, and the same as text once asked for (most
+    /// requests never are: formatting it for each connection cost ~700
+    /// instructions).
+    peer: Option<SocketAddr>,
+    remote: OnceCell<CString>,
     query_vals: Strings,
     cookies: Strings,
     form: Strings,
@@ -155,7 +161,8 @@ impl Request {
             framing: Framing::None,
             expect_continue: false,
             keep_alive: true,
-            remote: b"\0".to_vec(),
+            peer: None,
+            remote: OnceCell::new(),
             query_vals: Strings::default(),
             cookies: Strings::default(),
             form: Strings::default(),
@@ -167,10 +174,11 @@ impl Request {
         }
     }
 
-    pub(crate) fn set_remote(&mut self, remote: &str) {
-        self.remote.clear();
-        self.remote.extend_from_slice(remote.as_bytes());
-        self.remote.push(0);
+    pub(crate) fn set_remote(&mut self, peer: SocketAddr) {
+        if self.peer != Some(peer) {
+            self.peer = Some(peer);
+            self.remote.take();
+        }
     }
 
     /// Copies a parsed head in, replacing the previous request.
@@ -254,8 +262,13 @@ impl Request {
         self.version
     }
 
+    /// The peer's address as `ip:port` (`[ip]:port` for IPv6); empty
+    /// when there is no peer.
     pub fn remote_addr(&self) -> &CStr {
-        CStr::from_bytes_until_nul(&self.remote).unwrap_or_default()
+        self.remote.get_or_init(|| match self.peer {
+            Some(p) => crate::util::peer_cstring(&p),
+            None => CString::default(),
+        })
     }
 
     pub fn header_count(&self) -> usize {

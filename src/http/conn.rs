@@ -18,6 +18,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::panic::AssertUnwindSafe;
@@ -95,7 +96,7 @@ struct Link<S> {
     /// Keeps the server's connection count right, also when the task is
     /// dropped at shutdown.
     guard: ConnGuard,
-    remote: String,
+    peer: SocketAddr,
     /// Its place in the connection table, through which the table closes it
     /// while idle (to make room, or at stop).
     admitted: Option<Admitted>,
@@ -106,7 +107,7 @@ struct Link<S> {
 /// bug; logged here).
 pub(crate) fn serve<S: Stream + 'static>(
     io: S,
-    remote: String,
+    peer: SocketAddr,
     guard: ConnGuard,
     admitted: Option<Admitted>,
 ) -> impl Future<Output = Option<S>> {
@@ -114,7 +115,7 @@ pub(crate) fn serve<S: Stream + 'static>(
     let mut link = Some(Link {
         io,
         guard,
-        remote,
+        peer,
         admitted,
     });
     // An `async move` block, not an `async fn`: an async fn's arguments stay
@@ -173,12 +174,12 @@ fn spare_for<A, B, F: 'static>(_f: fn(A, B) -> F) -> Option<Spare<F>> {
 /// connection is closed (false).
 async fn busy<S: Stream>(mut link: Link<S>, mut work: Box<Work>) -> (Link<S>, Box<Work>, bool) {
     let keep = {
-        let Link { io, guard, remote, .. } = &mut link;
-        work.req.set_remote(remote);
+        let Link { io, guard, peer, .. } = &mut link;
+        work.req.set_remote(*peer);
         let mut conn = Conn {
             io,
             shared: &guard.0,
-            remote,
+            peer,
             w: &mut work,
         };
         conn.run().await
@@ -231,7 +232,7 @@ impl<S: Stream> Link<S> {
 struct Conn<'a> {
     io: &'a mut dyn Stream,
     shared: &'a Arc<Shared>,
-    remote: &'a str,
+    peer: &'a SocketAddr,
     w: &'a mut Work,
 }
 
@@ -437,7 +438,7 @@ impl Conn<'_> {
         if let Some(code) = poison {
             shared.log(
                 LogLevel::Warn,
-                format_args!("{} request body rejected with {}", self.remote, code),
+                format_args!("{} request body rejected with {}", self.peer, code),
             );
             // A deferred handle's sends now fail: the connection answers.
             handoff = None;
@@ -453,7 +454,7 @@ impl Conn<'_> {
                 LogLevel::Warn,
                 format_args!(
                     "{} response cut short: the client went away, timed out or the handler closed",
-                    self.remote
+                    self.peer
                 ),
             );
             self.access_log(started, self.w.resp.status(), self.w.resp.bytes_sent());
@@ -633,7 +634,7 @@ impl Conn<'_> {
                 _ => {
                     self.shared.log(
                         LogLevel::Warn,
-                        format_args!("{} stream producer failed ({n}); closing", self.remote),
+                        format_args!("{} stream producer failed ({n}); closing", self.peer),
                     );
                     return true;
                 }
@@ -753,7 +754,7 @@ impl Conn<'_> {
     fn reject(&mut self, e: HeadError) {
         self.shared.log(
             LogLevel::Warn,
-            format_args!("{} bad request: {} ({})", self.remote, e.reason, e.status),
+            format_args!("{} bad request: {} ({})", self.peer, e.reason, e.status),
         );
         // A refused HEAD still gets no body (the method is checked on the
         // raw bytes: the head may not have parsed).
@@ -764,7 +765,7 @@ impl Conn<'_> {
         if self.shared.logs() {
             self.shared.log(
                 LogLevel::Info,
-                format_args!("{} \"-\" {} {}", self.remote, e.status, self.w.resp.bytes_sent()),
+                format_args!("{} \"-\" {} {}", self.peer, e.status, self.w.resp.bytes_sent()),
             );
         }
     }
@@ -778,7 +779,7 @@ impl Conn<'_> {
             LogLevel::Info,
             format_args!(
                 "{} \"{} {}{}{} HTTP/1.{}\" {} {} {}.{:03}ms",
-                self.remote,
+                self.peer,
                 String::from_utf8_lossy(self.w.req.method_bytes()),
                 String::from_utf8_lossy(self.w.req.path_bytes()),
                 if q.is_empty() { "" } else { "?" },

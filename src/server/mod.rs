@@ -475,18 +475,18 @@ impl Accept for rt::edge::Listener {
 trait Place<C> {
     /// Serves `conn`. False once the worker or the executor is ending
     /// (stopping).
-    fn serve(&self, conn: C, remote: String, guard: ConnGuard, admitted: Admitted) -> bool;
+    fn serve(&self, conn: C, peer: SocketAddr, guard: ConnGuard, admitted: Admitted) -> bool;
     /// Answers `conn` with 503 and closes it. False once stopping.
     fn refuse(&self, conn: C, guard: ConnGuard) -> bool;
 }
 
 /// smol: every worker runs the one shared executor.
 impl Place<Async<TcpStream>> for Weak<Executor<'static>> {
-    fn serve(&self, conn: Async<TcpStream>, remote: String, guard: ConnGuard, admitted: Admitted) -> bool {
+    fn serve(&self, conn: Async<TcpStream>, peer: SocketAddr, guard: ConnGuard, admitted: Admitted) -> bool {
         // The connection future is made here and moved into the task's
         // allocation, which is what an idle connection costs.
         self.upgrade()
-            .map(|ex| ex.spawn(serve(conn, remote, guard, Some(admitted))).detach())
+            .map(|ex| ex.spawn(serve(conn, peer, guard, Some(admitted))).detach())
             .is_some()
     }
 
@@ -502,7 +502,7 @@ impl Place<Async<TcpStream>> for Weak<Executor<'static>> {
 #[cfg(mr_epoll)]
 struct Handoff {
     stream: TcpStream,
-    remote: String,
+    peer: SocketAddr,
     guard: ConnGuard,
     admitted: Admitted,
 }
@@ -560,11 +560,11 @@ impl Placer {
         match rt::edge::Conn::adopt(h.stream) {
             // The connection future is made here and moved into the task's
             // allocation, which is what an idle connection costs.
-            Ok(conn) => rt::edge::spawn(serve(conn, h.remote, h.guard, Some(h.admitted))),
+            Ok(conn) => rt::edge::spawn(serve(conn, h.peer, h.guard, Some(h.admitted))),
             Err(e) => {
                 self.shared.log(
                     LogLevel::Error,
-                    format_args!("{} dropped: cannot watch its socket: {e}", h.remote),
+                    format_args!("{} dropped: cannot watch its socket: {e}", h.peer),
                 );
                 true
             }
@@ -574,11 +574,11 @@ impl Placer {
 
 #[cfg(mr_epoll)]
 impl Place<TcpStream> for Placer {
-    fn serve(&self, stream: TcpStream, remote: String, mut guard: ConnGuard, admitted: Admitted) -> bool {
+    fn serve(&self, stream: TcpStream, peer: SocketAddr, mut guard: ConnGuard, admitted: Admitted) -> bool {
         let to = self.claim(&mut guard);
         let mut h = Handoff {
             stream,
-            remote,
+            peer,
             guard,
             admitted,
         };
@@ -783,8 +783,7 @@ async fn accept_loop<L: Accept>(listener: L, shared: Arc<Shared>, place: impl Pl
                         continue;
                     }
                 };
-                let remote = crate::util::peer_string(&peer);
-                if !place.serve(stream, remote, guard, admitted) {
+                if !place.serve(stream, peer, guard, admitted) {
                     return;
                 }
             }
