@@ -12,13 +12,13 @@ pub(crate) fn is_tchar(b: u8) -> bool {
 
 /// `unreserved` from RFC 3986 §2.3.
 #[inline]
-pub(crate) fn is_unreserved(b: u8) -> bool {
+pub(crate) const fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
 /// `sub-delims` from RFC 3986 §2.2.
 #[inline]
-pub(crate) fn is_sub_delim(b: u8) -> bool {
+pub(crate) const fn is_sub_delim(b: u8) -> bool {
     matches!(
         b,
         b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='

@@ -144,9 +144,14 @@ pub(crate) fn too_long(buf: &[u8], limit: usize) -> HeadError {
 }
 
 fn has_bare_lf(head: &[u8]) -> bool {
-    head.iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
+    // No early exit, so the compiler can check many bytes per step: a
+    // head is short and nearly always clean.
+    let tail = head.get(1..).unwrap_or_default();
+    let bare = tail
+        .iter()
+        .zip(head)
+        .fold(false, |bad, (&b, &before)| bad | (b == b'\n') & (before != b'\r'));
+    bare || head.first() == Some(&b'\n')
 }
 
 /// httparse only knows HTTP/1.0 and 1.1. `HTTP/1.x` (x >= 2) is treated as
@@ -206,6 +211,33 @@ fn parse_other_version(
     }
 }
 
+/// The header fields that frame the message or decide the connection's
+/// fate: their values must be ASCII and are checked here.
+#[derive(Clone, Copy)]
+enum Special {
+    Host,
+    Expect,
+    Connection,
+    ContentLength,
+    TransferEncoding,
+}
+
+impl Special {
+    /// Which one `name` is (case-insensitive), judged by its length first
+    /// so that other fields cost one comparison at most.
+    fn of(name: &[u8]) -> Option<Special> {
+        let (known, which): (&[u8], Special) = match name.len() {
+            4 => (b"host", Special::Host),
+            6 => (b"expect", Special::Expect),
+            10 => (b"connection", Special::Connection),
+            14 => (b"content-length", Special::ContentLength),
+            17 => (b"transfer-encoding", Special::TransferEncoding),
+            _ => return None,
+        };
+        eq_ignore_case(name, known).then_some(which)
+    }
+}
+
 /// The checks httparse does not do, then the copy into `req`.
 fn check_and_fill(
     p: &httparse::Request<'_, '_>,
@@ -253,61 +285,64 @@ fn check_and_fill(
     let mut expect_continue = false;
 
     for h in p.headers.iter() {
-        let name = h.name.as_bytes();
+        let Some(special) = Special::of(h.name.as_bytes()) else {
+            continue;
+        };
         let value = h.value;
-        let framing_header = |n: &[u8]| eq_ignore_case(name, n);
-        let is_special = framing_header(b"content-length")
-            || framing_header(b"transfer-encoding")
-            || framing_header(b"host")
-            || framing_header(b"connection")
-            || framing_header(b"expect");
-        if is_special && !value.is_ascii() {
+        if !value.is_ascii() {
             return Err(err(400, "non-ASCII value in a framing header"));
         }
-        if framing_header(b"content-length") {
-            cl_headers += 1;
-            if cl_headers > 1 {
-                return Err(err(400, "more than one Content-Length"));
-            }
-            match parse_decimal(value) {
-                Some(n) => content_length = Some(n),
-                None => return Err(err(400, "invalid Content-Length")),
-            }
-        } else if framing_header(b"transfer-encoding") {
-            te_seen = true;
-            for coding in value.split(|&b| b == b',') {
-                let coding = trim_ows(coding);
-                if coding.is_empty() {
-                    continue;
+        match special {
+            Special::ContentLength => {
+                cl_headers += 1;
+                if cl_headers > 1 {
+                    return Err(err(400, "more than one Content-Length"));
                 }
-                if !coding.iter().all(|&b| is_tchar(b)) {
-                    return Err(err(400, "invalid Transfer-Encoding"));
+                match parse_decimal(value) {
+                    Some(n) => content_length = Some(n),
+                    None => return Err(err(400, "invalid Content-Length")),
                 }
-                te_last_chunked = eq_ignore_case(coding, b"chunked");
-                if te_last_chunked {
-                    te_chunked += 1;
+            }
+            Special::TransferEncoding => {
+                te_seen = true;
+                for coding in value.split(|&b| b == b',') {
+                    let coding = trim_ows(coding);
+                    if coding.is_empty() {
+                        continue;
+                    }
+                    if !coding.iter().all(|&b| is_tchar(b)) {
+                        return Err(err(400, "invalid Transfer-Encoding"));
+                    }
+                    te_last_chunked = eq_ignore_case(coding, b"chunked");
+                    if te_last_chunked {
+                        te_chunked += 1;
+                    } else {
+                        te_other = true;
+                    }
+                }
+            }
+            Special::Host => {
+                host_count += 1;
+                host = Some(value);
+            }
+            Special::Connection => {
+                for opt in value.split(|&b| b == b',') {
+                    let opt = trim_ows(opt);
+                    if eq_ignore_case(opt, b"close") {
+                        conn_close = true;
+                    } else if eq_ignore_case(opt, b"keep-alive") {
+                        conn_keep_alive = true;
+                    }
+                }
+            }
+            Special::Expect if version == 11 => {
+                if eq_ignore_case(trim_ows(value), b"100-continue") {
+                    expect_continue = true;
                 } else {
-                    te_other = true;
+                    return Err(err(417, "unsupported expectation"));
                 }
             }
-        } else if framing_header(b"host") {
-            host_count += 1;
-            host = Some(value);
-        } else if framing_header(b"connection") {
-            for opt in value.split(|&b| b == b',') {
-                let opt = trim_ows(opt);
-                if eq_ignore_case(opt, b"close") {
-                    conn_close = true;
-                } else if eq_ignore_case(opt, b"keep-alive") {
-                    conn_keep_alive = true;
-                }
-            }
-        } else if framing_header(b"expect") && version == 11 {
-            if eq_ignore_case(trim_ows(value), b"100-continue") {
-                expect_continue = true;
-            } else {
-                return Err(err(417, "unsupported expectation"));
-            }
+            Special::Expect => {}
         }
     }
 
@@ -399,6 +434,19 @@ fn absolute_form(target: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
 
 /// `host [":" port]` with a reg-name, IPv4 or `[IPv6]` host; no userinfo,
 /// no path, not empty (CASES row 70).
+/// Bytes of a `reg-name` or IPv4 host (RFC 3986 §3.2.2): unreserved,
+/// sub-delims and `%`, as a table (a Host field is checked per request).
+static REG_NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = is_unreserved(c) || is_sub_delim(c) || c == b'%';
+        b += 1;
+    }
+    t
+};
+
 fn valid_authority(a: &[u8]) -> bool {
     let (host, port) = if a.first() == Some(&b'[') {
         let Some(close) = a.iter().position(|&b| b == b']') else {
@@ -422,7 +470,7 @@ fn valid_authority(a: &[u8]) -> bool {
     if host.is_empty() {
         return false;
     }
-    let host_ok = host.first() == Some(&b'[') || host.iter().all(|&b| is_unreserved(b) || is_sub_delim(b) || b == b'%');
+    let host_ok = host.first() == Some(&b'[') || host.iter().all(|&b| REG_NAME[usize::from(b)]);
     host_ok && port.is_none_or(|p| p.len() <= 5 && p.iter().all(u8::is_ascii_digit))
 }
 
@@ -467,6 +515,42 @@ mod tests {
         assert_eq!(r.host().unwrap().to_bytes(), b"example.com");
         assert!(r.keep_alive);
         assert_eq!(r.framing, Framing::None);
+    }
+
+    #[test]
+    fn bare_lf_is_found_anywhere_and_crlf_is_not() {
+        assert!(!has_bare_lf(b""));
+        assert!(!has_bare_lf(b"\r\n"));
+        assert!(!has_bare_lf(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(has_bare_lf(b"\n"));
+        assert!(has_bare_lf(b"\nGET"));
+        assert!(has_bare_lf(b"GET / HTTP/1.1\r\nHost: a\n\r\n"));
+        assert!(has_bare_lf(b"GET / HTTP/1.1\r\n\n"));
+        // Past any vector width, at every position.
+        let clean = b"X-Field: some value\r\n".repeat(8);
+        assert!(!has_bare_lf(&clean));
+        for i in 0..clean.len() {
+            let mut bad = clean.clone();
+            bad.insert(i, b'\n');
+            let after_cr = i > 0 && bad[i - 1] == b'\r';
+            assert_eq!(has_bare_lf(&bad), !after_cr || bad[i + 1] == b'\n', "at {i}");
+        }
+    }
+
+    #[test]
+    fn framing_fields_are_known_by_name_in_any_case() {
+        for (name, want) in [
+            (&b"Host"[..], 0),
+            (b"EXPECT", 1),
+            (b"connection", 2),
+            (b"Content-Length", 3),
+            (b"transfer-ENCODING", 4),
+        ] {
+            assert_eq!(Special::of(name).map(|s| s as u8), Some(want), "{name:?}");
+        }
+        for name in [&b"Hosts"[..], b"hos", b"x-host", b"Content-Lengths", b"connectiom", b""] {
+            assert!(Special::of(name).is_none(), "{name:?}");
+        }
     }
 
     #[test]
