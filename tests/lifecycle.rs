@@ -569,7 +569,7 @@ fn graceful_stop_waits_for_the_response_in_flight() {
         .recv_timeout(Duration::from_secs(5))
         .expect("handler started");
     let t = Instant::now();
-    assert_eq!(server_stop(srv, 2000), MR_OK);
+    assert_eq!(server_stop(srv, 10_000), MR_OK);
     let returned = Instant::now();
     let (r, closed) = client.join().unwrap();
     assert_eq!(r.status, 200);
@@ -577,9 +577,11 @@ fn graceful_stop_waits_for_the_response_in_flight() {
     assert!(closed, "and the connection closes after it");
     let done = done_at.lock().unwrap().expect("handler finished");
     assert!(returned >= done, "stop returned after the handler finished");
+    // The handler takes 300 ms: stop returns when its connection closes,
+    // long before the grace ends.
     assert!(
-        returned - t < Duration::from_secs(2) + Duration::from_millis(1500),
-        "{:?}",
+        returned - t < Duration::from_secs(5),
+        "stop waited for the grace, not for the last connection: {:?}",
         returned - t
     );
     assert!(refused_soon(port));

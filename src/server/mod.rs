@@ -299,7 +299,7 @@ impl Server {
             match spawned {
                 Ok(h) => workers.push(h),
                 Err(e) => {
-                    shared.stopping.store(true, Ordering::Release);
+                    shared.stopping.store(true, Ordering::SeqCst);
                     shared.stop.notify(usize::MAX);
                     shared.table.wake_all();
                     drop(shutdown);
@@ -351,7 +351,7 @@ impl Server {
         let mut g = lock(&self.ctl);
         match std::mem::replace(&mut g.state, State::Stopping) {
             State::Running(rt) => {
-                rt.shared.stopping.store(true, Ordering::Release);
+                rt.shared.stopping.store(true, Ordering::SeqCst);
                 rt.shared.stop.notify(usize::MAX);
                 rt.shared.table.wake_all();
                 let ctl = self.ctl.clone();
@@ -412,7 +412,7 @@ fn finish_stop(rt: Runtime, grace: Duration, ctl: Arc<Control>) {
     let deadline = Instant::now() + grace;
     loop {
         let l = rt.shared.conn_closed.listen();
-        if rt.shared.conns.load(Ordering::Acquire) == 0 {
+        if rt.shared.conns.load(Ordering::SeqCst) == 0 {
             break;
         }
         if l.wait_deadline(deadline).is_none() {

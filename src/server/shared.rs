@@ -40,7 +40,7 @@ pub(crate) struct Shared {
     pub conns: AtomicUsize,
     /// The served connections: caps, LRU purge, waking idle ones at stop.
     pub table: Arc<ConnTable>,
-    /// Notified when `conns` goes down.
+    /// Notified when `conns` goes down once `stopping` is set.
     pub conn_closed: Event,
     /// Deferred handles not finished yet (outlives this run).
     pub registry: RegistryRef,
@@ -174,7 +174,13 @@ impl Drop for ConnGuard {
         if let Some(load) = self.0.load.get(self.1) {
             load.fetch_sub(1, Ordering::Relaxed);
         }
-        self.0.conns.fetch_sub(1, Ordering::AcqRel);
-        self.0.conn_closed.notify(usize::MAX);
+        self.0.conns.fetch_sub(1, Ordering::SeqCst);
+        // Only a stop waits for this (`finish_stop`, which starts after
+        // `stopping` is set), so other closes skip the notification's lock.
+        // SeqCst here and there: either the stop sees this decrement or
+        // this sees the flag.
+        if self.0.stopping.load(Ordering::SeqCst) {
+            self.0.conn_closed.notify(usize::MAX);
+        }
     }
 }
