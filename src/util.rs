@@ -214,63 +214,6 @@ impl XorShift {
     }
 }
 
-/// `peer.to_string()` as a C string, in one exact allocation, made when a
-/// request's remote address is first asked for: IPv4 addresses are
-/// written digit by digit (`core::fmt` took about 1,500 instructions);
-/// IPv6 ones go through [`display_string`].
-pub(crate) fn peer_cstring(peer: &std::net::SocketAddr) -> std::ffi::CString {
-    let std::net::SocketAddr::V4(v4) = peer else {
-        return std::ffi::CString::new(display_string(peer)).unwrap_or_default();
-    };
-    // "255.255.255.255:65535"
-    let mut buf = [0u8; 21];
-    let mut len = 0;
-    let mut push = |n: u16, then: Option<u8>| {
-        let mut scratch = [0; 20];
-        let digits = decimal(u64::from(n), &mut scratch);
-        buf[len..len + digits.len()].copy_from_slice(digits);
-        len += digits.len();
-        if let Some(b) = then {
-            buf[len] = b;
-            len += 1;
-        }
-    };
-    let [a, b, c, d] = v4.ip().octets();
-    push(a.into(), Some(b'.'));
-    push(b.into(), Some(b'.'));
-    push(c.into(), Some(b'.'));
-    push(d.into(), Some(b':'));
-    push(v4.port(), None);
-    // Digits, dots and a colon: never a NUL.
-    std::ffi::CString::new(&buf[..len]).unwrap_or_default()
-}
-
-/// `value.to_string()` in one exact-size allocation: formatted on the
-/// stack first (`to_string` grows its String several times). Falls back to
-/// `to_string` past 64 bytes.
-pub(crate) fn display_string(value: &impl std::fmt::Display) -> String {
-    struct Stack {
-        buf: [u8; 64],
-        len: usize,
-    }
-    impl std::fmt::Write for Stack {
-        fn write_str(&mut self, s: &str) -> std::fmt::Result {
-            let end = self.len + s.len();
-            let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
-            dst.copy_from_slice(s.as_bytes());
-            self.len = end;
-            Ok(())
-        }
-    }
-    let mut st = Stack { buf: [0; 64], len: 0 };
-    if std::fmt::Write::write_fmt(&mut st, format_args!("{value}")).is_ok() {
-        if let Ok(s) = std::str::from_utf8(&st.buf[..st.len]) {
-            return s.to_owned();
-        }
-    }
-    value.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,44 +222,6 @@ mod tests {
         let mut v = Vec::new();
         percent_decode_into(s.as_bytes(), plus, &mut v);
         v
-    }
-
-    #[test]
-    fn peer_cstring_matches_to_string() {
-        let mut addrs: Vec<std::net::SocketAddr> = [
-            "0.0.0.0:0",
-            "255.255.255.255:65535",
-            "127.0.0.1:8080",
-            "10.20.3.100:9",
-            "1.22.133.4:10000",
-            "[::1]:443",
-            "[2001:db8::7348]:65535",
-        ]
-        .iter()
-        .map(|a| a.parse().unwrap())
-        .collect();
-        // Every octet and a spread of ports.
-        for i in 0..=255u16 {
-            let o = i as u8;
-            addrs.push(std::net::SocketAddr::from(([o, o / 3, 255 - o, o / 17], i * 257)));
-        }
-        for a in addrs {
-            assert_eq!(peer_cstring(&a).to_str(), Ok(a.to_string().as_str()));
-        }
-    }
-
-    #[test]
-    fn display_string_matches_to_string_and_is_exact() {
-        let v6: std::net::SocketAddr = "[2001:db8:85a3:8d3:1319:8a2e:370:7348]:65535".parse().unwrap();
-        let v4: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        for a in [v4, v6] {
-            let s = display_string(&a);
-            assert_eq!(s, a.to_string());
-            assert_eq!(s.capacity(), s.len());
-        }
-        // Past the stack buffer: the same text through to_string.
-        let long = "x".repeat(100);
-        assert_eq!(display_string(&long), long);
     }
 
     #[test]
