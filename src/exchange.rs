@@ -254,7 +254,8 @@ impl Exchange<'_> {
     }
 
     fn body_deadline(&self) -> Instant {
-        crate::rt::now() + self.cfg.body_timeout
+        // The handler has been running for an unknown time: the clock.
+        crate::rt::refresh_now() + self.cfg.body_timeout
     }
 
     /// Reads more body bytes into `out`: `Ok(0)` at the end of the body.

@@ -171,6 +171,23 @@ unsafe extern "C" fn h_big_send(_req: *mut mr_req, resp: *mut mr_resp, ud: *mut 
     0
 }
 
+/// Takes 600 ms before it sends like [`h_big_send`]: a handler that runs
+/// for a while before it blocks.
+unsafe extern "C" fn h_slow_big_send(req: *mut mr_req, resp: *mut mr_resp, ud: *mut c_void) -> c_int {
+    std::thread::sleep(SLOW_HANDLER);
+    // SAFETY: the same arguments, passed on.
+    unsafe { h_big_send(req, resp, ud) }
+}
+
+/// Takes 600 ms, then answers `ok`.
+unsafe extern "C" fn h_slow_ok(req: *mut mr_req, resp: *mut mr_resp, ud: *mut c_void) -> c_int {
+    std::thread::sleep(SLOW_HANDLER);
+    // SAFETY: the same arguments, passed on.
+    unsafe { h_ok(req, resp, ud) }
+}
+
+const SLOW_HANDLER: Duration = Duration::from_millis(600);
+
 // ---------------------------------------------------------------------------
 // Persistence, pipelining
 // ---------------------------------------------------------------------------
@@ -1047,6 +1064,53 @@ fn write_timeout_fails_resp_send_when_the_client_does_not_read() {
     // The connection is closed: what was sent ends, incomplete.
     let rest = read_until_eof(&mut c.s, Duration::from_secs(10)).expect("connection closed after the timeout");
     assert!(rest.len() < 64 << 20);
+    assert_healthy(srv.port);
+}
+
+/// The worker keeps the time of its last look at I/O; a handler's own
+/// time must not come off the write timeout of its first blocking send.
+#[test]
+fn a_handler_that_ran_for_a_while_still_gets_the_whole_write_timeout() {
+    let probe = Probe::new();
+    let srv = start(|s| {
+        route(s, "GET", "/big", h_slow_big_send, ud(probe));
+        route(s, "GET", "/", h_ok, null());
+        assert_eq!(server_set_timeouts(s, 5000, 5000, 300), MR_OK);
+    });
+    let mut c = Client::new(srv.port);
+    c.send(b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(probe.wait(Duration::from_secs(20)), "resp_send never returned");
+    assert_eq!(probe.code.load(Ordering::SeqCst), MR_ETIMEDOUT);
+    let ms = probe.failing_call_ms.load(Ordering::SeqCst);
+    assert!(
+        (250..5000).contains(&ms),
+        "the failing resp_send took {ms} ms with a 300 ms write timeout, after a 600 ms handler"
+    );
+    drop(c);
+    assert_healthy(srv.port);
+}
+
+/// The same for the idle wait after a slow handler's response.
+#[test]
+fn a_handler_that_ran_for_a_while_does_not_shorten_the_idle_timeout() {
+    let srv = start(|s| {
+        route(s, "GET", "/slow", h_slow_ok, null());
+        route(s, "GET", "/", h_ok, null());
+        assert_eq!(server_set_timeouts(s, 5000, 300, 5000), MR_OK);
+    });
+    let mut c = Client::new(srv.port);
+    assert_eq!(c.roundtrip(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n").status, 200);
+    let t0 = Instant::now();
+    assert!(
+        c.closed_within(SOON),
+        "idle connection not closed (or bytes sent: {:?})",
+        String::from_utf8_lossy(&c.buf)
+    );
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(250),
+        "closed {took:?} after a 600 ms handler's response, with a 300 ms idle timeout"
+    );
     assert_healthy(srv.port);
 }
 

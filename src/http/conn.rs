@@ -419,6 +419,9 @@ impl Conn<'_> {
                 shared,
             };
             let ok = handler(&mut ex);
+            // The handler may have taken any time: the deadlines from here
+            // on (writing the response, the idle wait) start after it.
+            crate::rt::refresh_now();
             poison = ex.poison;
             broken = ex.wire.broken;
             handoff = ex.handoff.take();

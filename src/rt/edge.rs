@@ -62,6 +62,12 @@ pub(crate) fn now() -> Option<Instant> {
     with_current(|r| r.now.get())
 }
 
+/// Sets this worker's time to the clock's (see [`super::refresh_now`]);
+/// `None` off a worker.
+pub(crate) fn refresh_now() -> Option<Instant> {
+    with_current(Reactor::refresh_now)
+}
+
 /// Calls `f` with this thread's reactor, if it is a worker (without the
 /// reference count traffic of [`current`]).
 pub(super) fn with_current<R>(f: impl FnOnce(&Reactor) -> R) -> Option<R> {
@@ -384,9 +390,16 @@ impl Reactor {
         Ok(Source { key })
     }
 
+    /// Reads the clock into the loop's time, and returns it.
+    fn refresh_now(&self) -> Instant {
+        let now = Instant::now();
+        self.now.set(now);
+        now
+    }
+
     /// Makes this thread's worker loop `self` until the guard drops.
     pub(crate) fn install(self) -> Installed {
-        self.now.set(Instant::now());
+        self.refresh_now();
         let r = Rc::new(self);
         CURRENT.with(|c| *c.borrow_mut() = Some(r.clone()));
         Installed(r)
@@ -401,9 +414,10 @@ impl Reactor {
     fn turn(&self, woken: &AtomicBool, busy: bool) {
         // The loop's time moves with each clock read here, so tasks woken
         // by a timer start from the time that fired it.
-        let now = Instant::now();
-        self.now.set(now);
-        self.fire_timers(now);
+        let now = self.refresh_now();
+        // A timer can be due already: armed from the loop's time by a task
+        // that ran long. The task it wakes runs before any sleep.
+        let fired = self.fire_timers(now);
         let mut timeout = match self.timers.borrow().next() {
             None => -1,
             Some(at) => {
@@ -417,7 +431,7 @@ impl Reactor {
         // then must not sleep. Swapped out first: a task woken below that
         // gives way again waits for the next turn.
         let mut yielded = self.yielded.replace(self.yielded_spare.take());
-        if !yielded.is_empty() || busy {
+        if !yielded.is_empty() || busy || fired {
             timeout = 0;
         }
         if timeout != 0 {
@@ -472,8 +486,7 @@ impl Reactor {
             }
         }
         drop(events);
-        let now = Instant::now();
-        self.now.set(now);
+        let now = self.refresh_now();
         self.fire_timers(now);
         for w in yielded.drain(..) {
             w.wake();
@@ -482,14 +495,17 @@ impl Reactor {
         self.tasks.take_remote();
     }
 
-    fn fire_timers(&self, now: Instant) {
+    /// Wakes the timers due at `now`; true if there were any.
+    fn fire_timers(&self, now: Instant) -> bool {
+        let mut fired = false;
         loop {
             let due = self.timers.borrow_mut().pop_due(now);
             match due {
                 Some(Some(w)) => w.wake(),
                 Some(None) => {}
-                None => break,
+                None => return fired,
             }
+            fired = true;
         }
     }
 
@@ -879,6 +895,9 @@ pub(crate) fn run<T>(r: &Reactor, fut: impl Future<Output = T>) -> T {
 /// its socket), the worker's other tasks wait: their wake-ups are queued
 /// for the worker's loop.
 pub(crate) fn block_on<T>(r: &Reactor, fut: impl Future<Output = T>) -> T {
+    // The caller (a handler) may have run for any time since the last
+    // look at I/O: deadlines `fut` takes start from now, not from then.
+    r.refresh_now();
     let (unparker, waker) = Unparker::new(r);
     let mut cx = Context::from_waker(&waker);
     let mut fut = pin!(fut);
@@ -977,6 +996,30 @@ mod tests {
         assert!(
             now().unwrap() >= t0 + Duration::from_millis(20),
             "the look read the clock"
+        );
+    }
+
+    /// A task's timer can be due by the clock when it is armed: its
+    /// deadline comes from the loop's time, and the task ran long. The
+    /// look at I/O that fires it must not then sleep before the task runs.
+    #[test]
+    fn a_timer_due_when_armed_wakes_its_task_without_a_sleep() {
+        let g = Reactor::new().unwrap().install();
+        let t0 = now().unwrap();
+        let finished = Rc::new(std::cell::Cell::new(None));
+        let f = finished.clone();
+        assert!(spawn(async move {
+            std::thread::sleep(Duration::from_millis(20));
+            Timer::at(t0 + Duration::from_millis(10)).await;
+            f.set(Some(Instant::now()));
+        }));
+        // The loop's own timer ends it after 1 s: it also wakes a loop that
+        // slept through the task's wake-up.
+        run(g.reactor(), Timer::at(t0 + Duration::from_secs(1)));
+        let took = finished.get().map(|at| at - t0);
+        assert!(
+            took.is_some_and(|t| t < Duration::from_millis(500)),
+            "the task finished after {took:?} (None: not in 1 s): the loop slept with it woken"
         );
     }
 

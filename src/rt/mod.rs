@@ -35,11 +35,24 @@ enum Inner {
 /// Now, for deadlines and idle times. On a worker, the time of its last
 /// look at I/O, like nginx's cached time: one clock read per `epoll_wait`
 /// rather than several per request, behind the clock by at most the pass
-/// over the tasks ready since (timers still fire by the clock). Elsewhere,
-/// the clock.
+/// over the tasks ready since (timers still fire by the clock). Time spent
+/// in handlers does not count: it has no bound, so the time is read again
+/// after each handler ([`refresh_now`]) and when one blocks ([`block_on`]).
+/// Elsewhere, the clock.
 pub(crate) fn now() -> Instant {
     #[cfg(mr_epoll)]
     if let Some(now) = edge::now() {
+        return now;
+    }
+    Instant::now()
+}
+
+/// The clock, which [`now`] returns from here on: for after code that may
+/// have run for any time (a handler), so that deadlines taken next are not
+/// early by that time.
+pub(crate) fn refresh_now() -> Instant {
+    #[cfg(mr_epoll)]
+    if let Some(now) = edge::refresh_now() {
         return now;
     }
     Instant::now()
