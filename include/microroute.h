@@ -1069,7 +1069,8 @@ int server_set_fallback(mr_server *srv, mr_handler handler, void *userdata);
 // MR_ENOTFOUND if `dir` is not an existing folder; MR_ESTATE if the server
 // is running; MR_EINVAL if routes already cover that prefix.
 // Ownership: `url_prefix` and `dir` are copied (the folder is resolved to
-// its real path now).
+// its real path now, and looked up by that path for each request: a
+// folder replaced there, as deployments do, is served at once).
 // Thread: any thread, not concurrently with server_start.
 int server_static(mr_server *srv, const char *url_prefix, const char *dir);
 

@@ -467,16 +467,27 @@ impl Exchange<'_> {
     /// Sends the file at `path` as the body, after the handler returns (see
     /// [`crate::files::prepare`]). Nothing changes when it fails.
     pub fn send_file(&mut self, path: &str) -> Result<()> {
-        self.send_file_checked(path, false)
+        self.check_no_handoff()?;
+        crate::files::prepare(self.resp, self.req, path)
     }
 
-    /// [`Exchange::send_file`] that can refuse a symbolic link at the last
-    /// component (for paths already checked with links resolved).
-    pub(crate) fn send_file_checked(&mut self, path: &str, no_follow: bool) -> Result<()> {
+    /// [`Exchange::send_file`] for a regular file already open (a static
+    /// mount's), whose type comes from `type_path`.
+    pub(crate) fn send_opened_file(
+        &mut self,
+        file: std::fs::File,
+        meta: &std::fs::Metadata,
+        type_path: &str,
+    ) -> Result<()> {
+        self.check_no_handoff()?;
+        crate::files::prepare_opened(self.resp, self.req, file, meta, type_path)
+    }
+
+    fn check_no_handoff(&self) -> Result<()> {
         if self.handoff.is_some() {
             return Err(Error::state("the response was deferred or given a producer"));
         }
-        crate::files::prepare(self.resp, self.req, path, no_follow)
+        Ok(())
     }
 
     /// Hands the response over to a [`Deferred`] that outlives the handler.

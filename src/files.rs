@@ -59,10 +59,8 @@ pub fn mime_for_path(path: &str) -> &'static CStr {
 /// Opens a regular file for reading. Never blocks on a FIFO or device
 /// (O_NONBLOCK), and checks the type on the opened descriptor, so a path
 /// swapped after a check cannot slip a special file in.
-pub(crate) fn open_regular(path: &str, no_follow: bool) -> Result<(File, std::fs::Metadata)> {
-    // `no_follow`: the path was checked with symlinks resolved; a link that
-    // appears at the last component since then is refused (ELOOP).
-    let flags = open_flags(no_follow);
+pub(crate) fn open_regular(path: &str) -> Result<(File, std::fs::Metadata)> {
+    let flags = open_flags(false);
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(flags)
@@ -205,9 +203,22 @@ fn none_match(header: &[u8], etag: &str) -> bool {
 /// for an unsatisfiable range. Conditional and range handling apply only
 /// while the status is 200 (a handler may send a file as its 404 page).
 /// A Content-Type the handler set is kept. Nothing is changed on error.
-pub(crate) fn prepare(resp: &mut Response, req: &Request, path: &str, no_follow: bool) -> Result<()> {
+pub(crate) fn prepare(resp: &mut Response, req: &Request, path: &str) -> Result<()> {
     resp.check_file_allowed()?;
-    let (file, meta) = open_regular(path, no_follow)?;
+    let (file, meta) = open_regular(path)?;
+    prepare_opened(resp, req, file, &meta, path)
+}
+
+/// [`prepare`] for a regular file already open, whose type comes from
+/// `type_path`.
+pub(crate) fn prepare_opened(
+    resp: &mut Response,
+    req: &Request,
+    file: File,
+    meta: &std::fs::Metadata,
+    type_path: &str,
+) -> Result<()> {
+    resp.check_file_allowed()?;
     let len = meta.len();
     let (secs, nanos) = (meta.mtime().max(0) as u64, meta.mtime_nsec().max(0) as u64);
     let etag = format!("\"{:x}-{:x}-{:x}.{:x}\"", meta.ino(), len, secs, nanos);
@@ -254,7 +265,7 @@ pub(crate) fn prepare(resp: &mut Response, req: &Request, path: &str, no_follow:
             }
         }
     }
-    let mime = mime_for_path(path).to_str().unwrap_or("application/octet-stream");
+    let mime = mime_for_path(type_path).to_str().unwrap_or("application/octet-stream");
     // A satisfiable range is answered 206 even when it spans the whole
     // file (`bytes=0-`, as media players send).
     let partial = ranged.then_some((offset, count, len));
@@ -320,6 +331,40 @@ mod tests {
         assert_eq!(parse_http_date(b"Sunday, 06-Nov-94 08:49:37 GMT"), None);
         assert_eq!(parse_http_date(b"Sun, 06 Nov 1994 08:49:37 UTC"), None);
         assert_eq!(parse_http_date(b"garbage"), None);
+    }
+
+    /// On this kernel (5.6+) a lookup that stays inside is answered by
+    /// `openat2` alone; one that leaves the folder (also by an absolute
+    /// link back in) is left to the other way.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn openat2_answers_lookups_inside_and_leaves_the_rest() {
+        use std::os::unix::fs::symlink;
+        use std::path::Path;
+        let base = std::env::temp_dir().join(format!("microroute-beneath-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let www = base.join("www");
+        std::fs::create_dir_all(www.join("d")).unwrap();
+        std::fs::write(www.join("d/a.txt"), "a").unwrap();
+        std::fs::write(base.join("out.txt"), "out").unwrap();
+        symlink("d/a.txt", www.join("in")).unwrap();
+        symlink("../out.txt", www.join("up")).unwrap();
+        symlink(www.join("d/a.txt"), www.join("abs-in")).unwrap();
+        let mount = StaticMount::new("/", www.to_str().unwrap(), 0, None, None).unwrap();
+        let lookup = Lookup::new(&mount);
+        let at = |rel: &str| lookup.open_beneath(Path::new(rel));
+        assert!(matches!(at("d/a.txt"), Some(Resolved::File(..))));
+        assert!(matches!(at("in"), Some(Resolved::File(..))));
+        assert!(matches!(at(""), Some(Resolved::Folder)));
+        assert!(matches!(at("d"), Some(Resolved::Folder)));
+        assert!(matches!(at("nothing"), Some(Resolved::Missing)));
+        assert!(matches!(at("d/a.txt/x"), Some(Resolved::Missing)));
+        assert!(at("up").is_none(), "a link out is left to the other way");
+        assert!(at("abs-in").is_none(), "an absolute link is left to the other way");
+        // Which then decides as before.
+        assert!(matches!(lookup.open(Path::new("up")), Resolved::Missing));
+        assert!(matches!(lookup.open(Path::new("abs-in")), Resolved::File(..)));
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
@@ -410,41 +455,160 @@ pub fn normalize_prefix(prefix: &str) -> Result<String> {
 
 /// Where a request path leads inside a mount.
 enum Resolved {
-    /// 400: a segment that could escape or confuse (dot segments, encoded
-    /// '/', '\' or NUL).
-    Bad,
-    /// Not there (or outside the root).
+    /// 404: not there (or outside the folder).
     Missing,
-    Found(std::path::PathBuf),
+    /// 403: there, but not a regular file or folder, or not readable.
+    Denied,
+    /// 500: the open failed otherwise.
+    Failed,
+    /// A regular file, open.
+    File(File, std::fs::Metadata),
+    Folder,
 }
 
-/// Decodes the raw segments after the prefix once, refuses anything that
-/// could leave the folder, and checks the result by path components after
-/// resolving symbolic links (CASES rows 93-97).
-fn resolve(mount: &StaticMount, raw_rest: &[&[u8]]) -> Resolved {
+/// Decodes the raw segments after the prefix once: the path relative to the
+/// folder, or `None` (400) for a segment that could escape or confuse (dot
+/// segments, encoded '/', '\' or NUL).
+fn relative_path(raw_rest: &[&[u8]]) -> Option<std::path::PathBuf> {
     use std::os::unix::ffi::OsStrExt;
-    let mut path = mount.root.clone();
+    let mut rel = std::path::PathBuf::new();
     for raw in raw_rest.iter().filter(|s| !s.is_empty()) {
         let mut seg = Vec::with_capacity(raw.len());
         crate::util::percent_decode_into(raw, false, &mut seg);
         if seg == b"." || seg == b".." || seg.iter().any(|&b| b == b'/' || b == b'\\' || b == 0) {
-            return Resolved::Bad;
+            return None;
         }
-        path.push(std::ffi::OsStr::from_bytes(&seg));
+        rel.push(std::ffi::OsStr::from_bytes(&seg));
     }
-    contained(mount, path).map_or(Resolved::Missing, Resolved::Found)
+    Some(rel)
 }
 
-/// The path to open for `path` if it exists inside the mount's folder,
-/// compared by components after resolving symbolic links: the resolved
-/// path (so opening it with O_NOFOLLOW is safe), or, when the mount
-/// follows links out of the folder, the path itself. Every file a mount
-/// opens (request paths, index files, twins, the fallback) goes through it.
-fn contained(mount: &StaticMount, path: std::path::PathBuf) -> Option<std::path::PathBuf> {
-    match std::fs::canonicalize(&path) {
-        Ok(real) if real.starts_with(&mount.root) => Some(real),
-        Ok(_) if mount.flags & static_flags::FOLLOW_SYMLINKS != 0 => Some(path),
-        _ => None,
+/// The opens of one request under a mount.
+struct Lookup<'a> {
+    mount: &'a StaticMount,
+    /// The folder, for `openat2`. Opened by its path once per request, not
+    /// kept open: a folder replaced under the same path (a deployment) is
+    /// served at once.
+    #[cfg(target_os = "linux")]
+    root: Option<File>,
+}
+
+/// Set once `openat2` turned out not to be there (before Linux 5.6, or
+/// refused by a seccomp filter): every open then takes the other way.
+#[cfg(target_os = "linux")]
+static NO_OPENAT2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl<'a> Lookup<'a> {
+    fn new(mount: &'a StaticMount) -> Self {
+        #[cfg(target_os = "linux")]
+        let root = (mount.flags & static_flags::FOLLOW_SYMLINKS == 0
+            && !NO_OPENAT2.load(std::sync::atomic::Ordering::Relaxed))
+        .then(|| {
+            OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+                .open(&mount.root)
+                .ok()
+        })
+        .flatten();
+        Lookup {
+            mount,
+            #[cfg(target_os = "linux")]
+            root,
+        }
+    }
+
+    /// Opens `rel` (a path from [`relative_path`], or one the mount was
+    /// given) inside the mount's folder. Symbolic links are followed while
+    /// they stay inside the folder (CASES rows 93-97); with
+    /// `FOLLOW_SYMLINKS`, anywhere. Every file a mount opens (request paths,
+    /// index files, twins, the fallback) goes through it.
+    fn open(&self, rel: &std::path::Path) -> Resolved {
+        if self.mount.flags & static_flags::FOLLOW_SYMLINKS != 0 {
+            // `rel` holds no dot segments: only links lead out, as allowed.
+            return open_checked(&self.mount.root.join(rel), false);
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(r) = self.open_beneath(rel) {
+            return r;
+        }
+        // The path with links resolved, compared with the folder by
+        // components, then opened without following a link at its last
+        // component: one that appeared there since is refused.
+        match std::fs::canonicalize(self.mount.root.join(rel)) {
+            Ok(real) if real.starts_with(&self.mount.root) => open_checked(&real, true),
+            _ => Resolved::Missing,
+        }
+    }
+
+    /// [`Lookup::open`] in one `openat2` under the folder, which the kernel
+    /// keeps inside it: one syscall where resolving the path's links took
+    /// one `readlink` per component, a `stat` and the open. `None` where
+    /// the answer needs the other way: the call is missing, or the lookup
+    /// left the folder, which includes absolute links that point back
+    /// inside.
+    #[cfg(target_os = "linux")]
+    fn open_beneath(&self, rel: &std::path::Path) -> Option<Resolved> {
+        use std::os::fd::AsFd;
+        use std::os::unix::ffi::OsStrExt;
+        use std::sync::atomic::Ordering;
+        let root = self.root.as_ref()?;
+        if NO_OPENAT2.load(Ordering::Relaxed) {
+            return None;
+        }
+        let rel = if rel.as_os_str().is_empty() {
+            c".".into()
+        } else {
+            std::ffi::CString::new(rel.as_os_str().as_bytes()).ok()?
+        };
+        let err = match crate::sys::open_beneath(root.as_fd(), &rel) {
+            Ok(file) => return Some(classify(file)),
+            Err(e) => e,
+        };
+        match err.raw_os_error() {
+            Some(libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG) => Some(Resolved::Missing),
+            Some(libc::EACCES) => Some(Resolved::Denied),
+            Some(libc::ENOSYS | libc::EPERM | libc::E2BIG) => {
+                NO_OPENAT2.store(true, Ordering::Relaxed);
+                None
+            }
+            // EXDEV (out of the folder), ELOOP and the rest: the other way
+            // decides.
+            _ => None,
+        }
+    }
+}
+
+/// Opens `path` (never blocking on a FIFO; `no_follow`: refusing a link at
+/// the last component) and says what it is.
+fn open_checked(path: &std::path::Path, no_follow: bool) -> Resolved {
+    // ESP-IDF's file systems cannot open folders: look first.
+    if cfg!(target_os = "espidf") && path.is_dir() {
+        return Resolved::Folder;
+    }
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(open_flags(no_follow))
+        .open(path);
+    match opened {
+        Ok(file) => classify(file),
+        Err(e) => match e.raw_os_error() {
+            Some(libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG) => Resolved::Missing,
+            // ELOOP: a link appeared at the last component since the check.
+            Some(libc::EACCES | libc::ELOOP) => Resolved::Denied,
+            _ if e.kind() == io::ErrorKind::NotFound => Resolved::Missing,
+            _ => Resolved::Failed,
+        },
+    }
+}
+
+/// What an open descriptor is: only regular files and folders are served.
+fn classify(file: File) -> Resolved {
+    match file.metadata() {
+        Ok(meta) if meta.is_file() => Resolved::File(file, meta),
+        Ok(meta) if meta.is_dir() => Resolved::Folder,
+        Ok(_) => Resolved::Denied,
+        Err(_) => Resolved::Failed,
     }
 }
 
@@ -528,82 +692,82 @@ pub(crate) fn serve_static(mount: &StaticMount, ex: &mut crate::Exchange<'_>) ->
     let raw_path = ex.request().path_bytes().to_vec();
     // The route matched the prefix; what follows it, still encoded.
     let rest: Vec<&[u8]> = raw_path.split(|&b| b == b'/').skip(1 + mount.prefix_segments).collect();
+    let Some(mut rel) = relative_path(&rest) else {
+        return error(ex, 400);
+    };
+    let lookup = Lookup::new(mount);
+    let mut found = lookup.open(&rel);
     let mut fallback = false;
-    let resolved = match resolve(mount, &rest) {
-        Resolved::Bad => {
-            ex.response_mut().set_error(400);
-            return true;
-        }
-        Resolved::Missing => match &mount.spa_fallback {
-            Some(f) => {
-                fallback = true;
-                contained(mount, mount.root.join(f)).map_or(Resolved::Missing, Resolved::Found)
-            }
-            None => Resolved::Missing,
-        },
-        found => found,
-    };
-    let Resolved::Found(path) = resolved else {
-        ex.response_mut().set_error(404);
-        return true;
-    };
-    if let Some(cc) = &mount.cache_control {
-        let _ = ex.response_mut().set_header("Cache-Control", cc);
+    if let (Resolved::Missing, Some(f)) = (&found, &mount.spa_fallback) {
+        fallback = true;
+        rel = f.into();
+        found = lookup.open(&rel);
     }
-    let mut file = path;
-    if !fallback && !file.is_dir() && raw_path.ends_with(b"/") {
-        // A file asked as a folder (`site.css/`) is not there (as nginx).
-        ex.response_mut().set_error(404);
-        return true;
-    }
-    if file.is_dir() {
-        if !raw_path.ends_with(b"/") {
-            // The raw path is validated percent-encoded ASCII: no CR/LF can
-            // reach the header (row 96).
-            let mut location = String::from_utf8_lossy(&raw_path).into_owned();
-            location.push('/');
-            let q = ex.request().query_bytes();
-            if !q.is_empty() {
-                location.push('?');
-                location.push_str(&String::from_utf8_lossy(q));
+    let (file, meta) = match found {
+        Resolved::File(file, meta) => {
+            if !fallback && raw_path.ends_with(b"/") {
+                // A file asked as a folder (`site.css/`) is not there (as
+                // nginx).
+                return error(ex, 404);
             }
-            if ex.response_mut().redirect(&location, 301).is_err() {
-                ex.response_mut().set_error(400);
-            }
-            return true;
+            (file, meta)
         }
-        if let Some(index) = contained(mount, file.join("index.html")).filter(|p| p.is_file()) {
-            file = index;
-        } else if mount.flags & static_flags::LISTING != 0 {
-            let url = String::from_utf8_lossy(&raw_path).into_owned();
-            return match listing(&file, &url) {
-                Ok(html) => ex.response_mut().set_html(&html).is_ok(),
-                Err(_) => {
-                    ex.response_mut().set_error(403);
-                    true
+        Resolved::Folder => {
+            if !raw_path.ends_with(b"/") {
+                // The raw path is validated percent-encoded ASCII: no CR/LF
+                // can reach the header (row 96).
+                let mut location = String::from_utf8_lossy(&raw_path).into_owned();
+                location.push('/');
+                let q = ex.request().query_bytes();
+                if !q.is_empty() {
+                    location.push('?');
+                    location.push_str(&String::from_utf8_lossy(q));
                 }
-            };
-        } else {
-            ex.response_mut().set_error(403);
-            return true;
+                set_cache_control(mount, ex);
+                if ex.response_mut().redirect(&location, 301).is_err() {
+                    ex.response_mut().set_error(400);
+                }
+                return true;
+            }
+            rel.push("index.html");
+            match lookup.open(&rel) {
+                Resolved::File(file, meta) => (file, meta),
+                Resolved::Missing | Resolved::Folder if mount.flags & static_flags::LISTING != 0 => {
+                    rel.pop();
+                    let url = String::from_utf8_lossy(&raw_path).into_owned();
+                    return match listing(&mount.root.join(&rel), &url) {
+                        Ok(html) => {
+                            set_cache_control(mount, ex);
+                            ex.response_mut().set_html(&html).is_ok()
+                        }
+                        Err(_) => error(ex, 403),
+                    };
+                }
+                Resolved::Failed => return error(ex, 500),
+                _ => return error(ex, 403),
+            }
         }
-    }
-    let Some(file_str) = file.to_str().map(str::to_owned) else {
-        ex.response_mut().set_error(404);
-        return true;
+        Resolved::Missing => return error(ex, 404),
+        Resolved::Denied => return error(ex, 403),
+        Resolved::Failed => return error(ex, 500),
+    };
+    set_cache_control(mount, ex);
+    // The type comes from the name asked for (a link's target may have
+    // another).
+    let Some(type_path) = rel.to_str() else {
+        return error(ex, 404);
     };
     // A pre-compressed twin (`.br`, `.gz`) when the client takes it.
-    let mut chosen: Option<(String, &str)> = None;
+    let mut chosen = None;
     if mount.flags & static_flags::NO_PRECOMPRESSED == 0 {
         let mut has_twin = false;
         for (ext, coding) in [(".br", "br"), (".gz", "gzip")] {
-            let twin = contained(mount, format!("{file_str}{ext}").into())
-                .filter(|p| p.is_file())
-                .and_then(|p| p.to_str().map(str::to_owned));
-            if let Some(twin) = twin {
+            let mut twin_rel = rel.clone().into_os_string();
+            twin_rel.push(ext);
+            if let Resolved::File(twin, twin_meta) = lookup.open(twin_rel.as_ref()) {
                 has_twin = true;
                 if chosen.is_none() && accepts(ex.request(), coding.as_bytes()) {
-                    chosen = Some((twin, coding));
+                    chosen = Some((twin, twin_meta, coding));
                 }
             }
         }
@@ -611,27 +775,28 @@ pub(crate) fn serve_static(mount: &StaticMount, ex: &mut crate::Exchange<'_>) ->
             let _ = ex.response_mut().add_header("Vary", "Accept-Encoding");
         }
     }
-    let no_follow = mount.flags & static_flags::FOLLOW_SYMLINKS == 0;
-    let result = match &chosen {
-        Some((twin, coding)) => {
+    let result = match chosen {
+        Some((twin, twin_meta, coding)) => {
             // The twin is sent with the original's type.
-            let mime = mime_for_path(&file_str).to_str().unwrap_or("application/octet-stream");
-            let _ = ex.response_mut().set_header("Content-Type", mime);
             let _ = ex.response_mut().set_header("Content-Encoding", coding);
-            ex.send_file_checked(twin, no_follow)
+            ex.send_opened_file(twin, &twin_meta, type_path)
         }
-        None => ex.send_file_checked(&file_str, no_follow),
+        None => ex.send_opened_file(file, &meta, type_path),
     };
     match result {
         Ok(()) => true,
-        Err(e) => {
-            let code = match e {
-                Error::NotFound(_) => 404,
-                Error::Forbidden(_) => 403,
-                _ => 500,
-            };
-            ex.response_mut().set_error(code);
-            true
-        }
+        Err(_) => error(ex, 500),
+    }
+}
+
+/// Answers with the library's page for `code`.
+fn error(ex: &mut crate::Exchange<'_>, code: u16) -> bool {
+    ex.response_mut().set_error(code);
+    true
+}
+
+fn set_cache_control(mount: &StaticMount, ex: &mut crate::Exchange<'_>) {
+    if let Some(cc) = &mount.cache_control {
+        let _ = ex.response_mut().set_header("Cache-Control", cc);
     }
 }

@@ -59,6 +59,49 @@ pub(crate) fn send_more(_fd: i32, _buf: &[u8]) -> io::Result<usize> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
+/// `openat2(2)` for reading, with `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`:
+/// opens `rel` under the folder `dir` (a file or a folder; never blocking
+/// on a FIFO, never taking a terminal), following symbolic links only while
+/// they stay under `dir`. The kernel checks this during the one lookup, so
+/// nothing can be swapped between a check and the open. Fails with `EXDEV`
+/// for a lookup that would leave `dir` (an absolute link, a link that climbs
+/// out), and with `ENOSYS` (before Linux 5.6) or `EPERM` (a seccomp filter)
+/// where the call is not there.
+#[cfg(target_os = "linux")]
+pub(crate) fn open_beneath(dir: std::os::fd::BorrowedFd<'_>, rel: &std::ffi::CStr) -> io::Result<std::fs::File> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    /// The kernel's `struct open_how`, first version (24 bytes; the size
+    /// passed tells the kernel which version it is). libc's is
+    /// non-exhaustive.
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    let how = OpenHow {
+        flags: (libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: `dir` is an open descriptor for the call; `rel` is
+    // NUL-terminated; `how` is a valid open_how of the size passed.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            rel.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor openat2 just returned, owned by nothing else.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd as i32) })
+}
+
 /// Without `sendfile(2)` (ESP-IDF, other systems) callers copy through a
 /// buffer instead.
 #[cfg(not(target_os = "linux"))]

@@ -1205,3 +1205,63 @@ fn a_file_asked_with_a_trailing_slash_is_not_found() {
     // A folder with its slash still gets its index.
     assert_eq!(get(srv.port, "/static/").status, 200);
 }
+
+/// Relative links, which the kernel can keep inside the folder in the same
+/// lookup that opens the file: those that stay inside are served (also one
+/// that climbs out of a subfolder and back in), those that climb out of the
+/// folder are not, however deep they start.
+#[test]
+fn relative_links_are_served_only_while_they_stay_inside() {
+    let fx = Fixture::new("rellinks");
+    let w = fx.www_path();
+    symlink("css/site.css", w.join("rel-alias.css")).unwrap();
+    symlink("../css/site.css", w.join("sub/up-and-in.css")).unwrap();
+    symlink("../www/css/site.css", w.join("out-and-in.css")).unwrap();
+    symlink("../outside/secret.txt", w.join("rel-secret.txt")).unwrap();
+    symlink("../../../outside/secret.txt", w.join("sub/inner/deep-secret.txt")).unwrap();
+    symlink("../www-evil", w.join("rel-evil")).unwrap();
+    symlink("css", w.join("rel-css-dir")).unwrap();
+    let srv = start_static(&fx.www(), 0, None, None);
+    let p = srv.port;
+    for path in [
+        "/static/rel-alias.css",
+        "/static/sub/up-and-in.css",
+        "/static/rel-css-dir/site.css",
+        // Out by name, but the target is inside: served, as before.
+        "/static/out-and-in.css",
+    ] {
+        let r = get(p, path);
+        assert_eq!((r.status, r.text().as_str()), (200, CSS), "{path}: {r:?}");
+        assert_eq!(r.header("content-type"), Some("text/css; charset=utf-8"), "{path}");
+    }
+    for path in [
+        "/static/rel-secret.txt",
+        "/static/sub/inner/deep-secret.txt",
+        "/static/rel-evil/x",
+        "/static/rel-evil/",
+    ] {
+        let r = get(p, path);
+        assert_no_leak(&r, path);
+        assert_error_page(&r, 404, "Not Found", path);
+    }
+    assert_eq!(get(p, "/static/rel-css-dir").status, 301);
+    assert_healthy(p);
+}
+
+/// The folder is found by its path for every request: a folder replaced
+/// under the same path (how sites are deployed) is served at once.
+#[test]
+fn a_folder_replaced_under_its_path_is_served_at_once() {
+    let fx = Fixture::new("replaced");
+    let srv = start_static(&fx.www(), 0, None, None);
+    let p = srv.port;
+    assert_eq!(get(p, "/static/plain.txt").text(), PLAIN);
+    let old = fx.dir.0.join("www-old");
+    fs::rename(fx.www_path(), &old).unwrap();
+    fs::create_dir(fx.www_path()).unwrap();
+    fs::write(fx.www_path().join("plain.txt"), "NEW RELEASE\n").unwrap();
+    let r = get(p, "/static/plain.txt");
+    assert_eq!((r.status, r.text().as_str()), (200, "NEW RELEASE\n"), "{r:?}");
+    assert_error_page(&get(p, "/static/a.html"), 404, "Not Found", "a file of the old folder");
+    assert_healthy(p);
+}

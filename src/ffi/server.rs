@@ -305,7 +305,8 @@ pub const MR_STATIC_NO_PRECOMPRESSED: c_uint = 4;
 /// MR_ENOTFOUND if `dir` is not an existing folder; MR_ESTATE if the server
 /// is running; MR_EINVAL if routes already cover that prefix.
 /// Ownership: `url_prefix` and `dir` are copied (the folder is resolved to
-/// its real path now).
+/// its real path now, and looked up by that path for each request: a
+/// folder replaced there, as deployments do, is served at once).
 /// Thread: any thread, not concurrently with server_start.
 #[unsafe(no_mangle)]
 pub extern "C" fn server_static(srv: *mut mr_server, url_prefix: *const c_char, dir: *const c_char) -> c_int {
