@@ -777,7 +777,10 @@ pub(crate) fn serve_static(mount: &StaticMount, ex: &mut crate::Exchange<'_>) ->
     }
     let result = match chosen {
         Some((twin, twin_meta, coding)) => {
-            // The twin is sent with the original's type.
+            // The twin is sent with the original's type (set first: the
+            // head lists it before the coding, as for any file).
+            let mime = mime_for_path(type_path).to_str().unwrap_or("application/octet-stream");
+            let _ = ex.response_mut().set_header("Content-Type", mime);
             let _ = ex.response_mut().set_header("Content-Encoding", coding);
             ex.send_opened_file(twin, &twin_meta, type_path)
         }
