@@ -1025,3 +1025,46 @@ fn stop_from_two_threads_at_once() {
     assert!(refused_soon(port));
     server_free(srv.0);
 }
+
+/// A response handle that may cross threads (a deferred handle may be used
+/// from any thread, one at a time).
+struct Deferred(*mut mr_resp);
+// SAFETY: used from one thread at a time (the test's own).
+unsafe impl Send for Deferred {}
+
+/// `stop` stops accepting at once, also while it waits for a response in
+/// flight: here a deferred one, which leaves the worker free, so the accept
+/// loop itself must see the stop (not a worker that ends).
+#[test]
+fn stop_closes_the_port_while_a_deferred_response_is_in_flight() {
+    let _g = serial();
+    let (tx, rx) = mpsc::channel::<Deferred>();
+    let tx = Mutex::new(tx);
+    let srv = new_server();
+    on(srv, "GET", "/later", move |_, resp| {
+        let d = resp_defer(resp);
+        assert!(!d.is_null());
+        tx.lock().unwrap().send(Deferred(d)).unwrap();
+        MR_OK
+    });
+    assert_eq!(server_start(srv), MR_OK);
+    let port = server_port(srv, 0) as u16;
+    let client = std::thread::spawn(move || {
+        let mut c = Client::new(port);
+        c.roundtrip(b"GET /later HTTP/1.1\r\nHost: t\r\n\r\n")
+    });
+    let d = rx.recv_timeout(Duration::from_secs(5)).expect("handler ran");
+    let srv_addr = srv as usize;
+    let stopper = std::thread::spawn(move || server_stop(srv_addr as *mut mr_server, 10_000));
+    assert!(
+        refused_soon(port),
+        "the port still takes connections while the stop waits for the response"
+    );
+    assert!(!stopper.is_finished(), "the stop waits for the response in flight");
+    assert_eq!(resp_set_text(d.0, c"late".as_ptr()), MR_OK);
+    assert_eq!(resp_finish(d.0), MR_OK);
+    let r = client.join().unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "late"));
+    assert_eq!(stopper.join().unwrap(), MR_OK);
+    server_free(srv);
+}

@@ -18,9 +18,12 @@ pub(crate) mod conns;
 pub(crate) mod shared;
 
 use std::cell::Cell;
+use std::future::Future as _;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::task::Poll;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -750,6 +753,11 @@ async fn accept_loop<L: Accept>(listener: L, shared: Arc<Shared>, place: impl Pl
     // one took ~350 instructions per connection). Made before the first
     // look at the flag, so a stop between the two is not missed.
     let mut stop = shared.stop.listen();
+    // The waker `stop` holds: polling it again takes event-listener's lock
+    // (~95 instructions, once per connection), so it is polled only when
+    // the task's waker changed. Its wake-up is then seen through the flag,
+    // which `stop` sets before it notifies.
+    let mut stop_waker: Option<std::task::Waker> = None;
     loop {
         if shared.is_stopping() {
             return;
@@ -759,9 +767,21 @@ async fn accept_loop<L: Accept>(listener: L, shared: Arc<Shared>, place: impl Pl
         if accepted_in_row % 64 == 0 {
             smol::future::yield_now().await;
         }
-        let accepted = or(async { Some(listener.accept().await) }, async {
-            (&mut stop).await;
-            None
+        let mut accept = std::pin::pin!(listener.accept());
+        let accepted = std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = accept.as_mut().poll(cx) {
+                return Poll::Ready(Some(r));
+            }
+            if !stop_waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                if Pin::new(&mut stop).poll(cx).is_ready() {
+                    return Poll::Ready(None);
+                }
+                stop_waker = Some(cx.waker().clone());
+            }
+            if shared.is_stopping() {
+                return Poll::Ready(None);
+            }
+            Poll::Pending
         })
         .await;
         let Some(accepted) = accepted else { return };
