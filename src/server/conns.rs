@@ -56,7 +56,7 @@ pub(crate) enum Refusal {
 #[derive(Default)]
 struct Inner {
     slots: Vec<Option<Arc<Slot>>>,
-    free: Vec<usize>,
+    free: Vec<u32>,
     open: usize,
     per_ip: HashMap<IpAddr, u32>,
 }
@@ -72,7 +72,8 @@ pub(crate) struct ConnTable {
 /// A connection's place in the table; leaving it frees the place.
 pub(crate) struct Admitted {
     table: Arc<ConnTable>,
-    index: usize,
+    /// 32 bits: the task of every idle connection holds this.
+    index: u32,
     ip: IpAddr,
     pub(crate) slot: Arc<Slot>,
 }
@@ -105,12 +106,17 @@ impl ConnTable {
         let slot = Arc::new(Slot::default());
         let index = match g.free.pop() {
             Some(i) => {
-                g.slots[i] = Some(slot.clone());
+                g.slots[i as usize] = Some(slot.clone());
                 i
             }
             None => {
+                // More than 4 billion connections at once cannot happen
+                // (each holds a descriptor); refuse rather than wrap.
+                let Ok(i) = u32::try_from(g.slots.len()) else {
+                    return Err(Refusal::Full);
+                };
                 g.slots.push(Some(slot.clone()));
-                g.slots.len() - 1
+                i
             }
         };
         g.open += 1;
@@ -198,7 +204,7 @@ impl Admitted {
 impl Drop for Admitted {
     fn drop(&mut self) {
         let mut g = self.table.lock();
-        g.slots[self.index] = None;
+        g.slots[self.index as usize] = None;
         g.free.push(self.index);
         g.open -= 1;
         if self.table.max_per_ip > 0 {
