@@ -69,7 +69,9 @@ pub(crate) fn open_regular(path: &str) -> Result<(File, std::fs::Metadata)> {
             io::ErrorKind::NotFound => Error::NotFound(format!("no file at {path:?}").into()),
             io::ErrorKind::PermissionDenied => Error::Forbidden(format!("{path:?}: permission denied").into()),
             _ if e.raw_os_error() == Some(libc::ENOTDIR) => Error::NotFound(format!("no file at {path:?}").into()),
-            _ if e.raw_os_error() == Some(libc::ELOOP) => Error::Forbidden(format!("{path:?} became a link").into()),
+            _ if e.raw_os_error() == Some(libc::ELOOP) => {
+                Error::Forbidden(format!("{path:?}: too many levels of symbolic links").into())
+            }
             _ => Error::Io(e),
         })?;
     let meta = file.metadata().map_err(Error::Io)?;
@@ -354,18 +356,25 @@ mod tests {
         symlink(www.join("d/a.txt"), www.join("abs-in")).unwrap();
         let mount = StaticMount::new("/", www.to_str().unwrap(), 0, None, None).unwrap();
         let lookup = Lookup::new(&mount);
-        let at = |rel: &str| lookup.open_beneath(Path::new(rel));
+        let at = |rel: &str| lookup.open_beneath(Path::new(rel), "");
         assert!(matches!(at("d/a.txt"), Some(Resolved::File(..))));
         assert!(matches!(at("in"), Some(Resolved::File(..))));
         assert!(matches!(at(""), Some(Resolved::Folder)));
         assert!(matches!(at("d"), Some(Resolved::Folder)));
         assert!(matches!(at("nothing"), Some(Resolved::Missing)));
         assert!(matches!(at("d/a.txt/x"), Some(Resolved::Missing)));
+        // A twin's extension is joined on; a name too long for the stack
+        // buffer is still looked up (and too long for the file system).
+        assert!(matches!(
+            lookup.open_beneath(Path::new("d/a"), ".txt"),
+            Some(Resolved::File(..))
+        ));
+        assert!(matches!(at(&"x".repeat(400)), Some(Resolved::Missing)));
         assert!(at("up").is_none(), "a link out is left to the other way");
         assert!(at("abs-in").is_none(), "an absolute link is left to the other way");
         // Which then decides as before.
-        assert!(matches!(lookup.open(Path::new("up")), Resolved::Missing));
-        assert!(matches!(lookup.open(Path::new("abs-in")), Resolved::File(..)));
+        assert!(matches!(lookup.open(Path::new("up"), ""), Resolved::Missing));
+        assert!(matches!(lookup.open(Path::new("abs-in"), ""), Resolved::File(..)));
         std::fs::remove_dir_all(&base).unwrap();
     }
 
@@ -474,8 +483,9 @@ enum Resolved {
 fn relative_path(raw_rest: &[&[u8]]) -> Option<std::path::PathBuf> {
     use std::os::unix::ffi::OsStrExt;
     let mut rel = std::path::PathBuf::new();
+    let mut seg = Vec::new();
     for raw in raw_rest.iter().filter(|s| !s.is_empty()) {
-        let mut seg = Vec::with_capacity(raw.len());
+        seg.clear();
         crate::util::percent_decode_into(raw, false, &mut seg);
         if seg == b"." || seg == b".." || seg.iter().any(|&b| b == b'/' || b == b'\\' || b == 0) {
             return None;
@@ -520,24 +530,29 @@ impl<'a> Lookup<'a> {
         }
     }
 
-    /// Opens `rel` (a path from [`relative_path`], or one the mount was
-    /// given) inside the mount's folder. Symbolic links are followed while
-    /// they stay inside the folder (CASES rows 93-97); with
-    /// `FOLLOW_SYMLINKS`, anywhere. Every file a mount opens (request paths,
-    /// index files, twins, the fallback) goes through it.
-    fn open(&self, rel: &std::path::Path) -> Resolved {
+    /// Opens `rel` followed by `ext` (a twin's `.br`, or nothing) inside
+    /// the mount's folder; `rel` is a path from [`relative_path`] or one the
+    /// mount was given. Symbolic links are followed while they stay inside
+    /// the folder (CASES rows 93-97); with `FOLLOW_SYMLINKS`, anywhere.
+    /// Every file a mount opens (request paths, index files, twins, the
+    /// fallback) goes through it.
+    fn open(&self, rel: &std::path::Path, ext: &str) -> Resolved {
+        #[cfg(target_os = "linux")]
+        if self.mount.flags & static_flags::FOLLOW_SYMLINKS == 0 {
+            if let Some(r) = self.open_beneath(rel, ext) {
+                return r;
+            }
+        }
+        let mut path = self.mount.root.join(rel).into_os_string();
+        path.push(ext);
         if self.mount.flags & static_flags::FOLLOW_SYMLINKS != 0 {
             // `rel` holds no dot segments: only links lead out, as allowed.
-            return open_checked(&self.mount.root.join(rel), false);
-        }
-        #[cfg(target_os = "linux")]
-        if let Some(r) = self.open_beneath(rel) {
-            return r;
+            return open_checked(path.as_ref(), false);
         }
         // The path with links resolved, compared with the folder by
         // components, then opened without following a link at its last
         // component: one that appeared there since is refused.
-        match std::fs::canonicalize(self.mount.root.join(rel)) {
+        match std::fs::canonicalize(path) {
             Ok(real) if real.starts_with(&self.mount.root) => open_checked(&real, true),
             _ => Resolved::Missing,
         }
@@ -550,7 +565,7 @@ impl<'a> Lookup<'a> {
     /// left the folder, which includes absolute links that point back
     /// inside.
     #[cfg(target_os = "linux")]
-    fn open_beneath(&self, rel: &std::path::Path) -> Option<Resolved> {
+    fn open_beneath(&self, rel: &std::path::Path, ext: &str) -> Option<Resolved> {
         use std::os::fd::AsFd;
         use std::os::unix::ffi::OsStrExt;
         use std::sync::atomic::Ordering;
@@ -558,12 +573,14 @@ impl<'a> Lookup<'a> {
         if NO_OPENAT2.load(Ordering::Relaxed) {
             return None;
         }
-        let rel = if rel.as_os_str().is_empty() {
-            c".".into()
+        let rel = rel.as_os_str().as_bytes();
+        let parts: [&[u8]; 2] = if rel.is_empty() && ext.is_empty() {
+            [b".", b""]
         } else {
-            std::ffi::CString::new(rel.as_os_str().as_bytes()).ok()?
+            [rel, ext.as_bytes()]
         };
-        let err = match crate::sys::open_beneath(root.as_fd(), &rel) {
+        let opened = with_c_path(parts, |path| crate::sys::open_beneath(root.as_fd(), path))?;
+        let err = match opened {
             Ok(file) => return Some(classify(file)),
             Err(e) => e,
         };
@@ -579,6 +596,26 @@ impl<'a> Lookup<'a> {
             _ => None,
         }
     }
+}
+
+/// Calls `f` with `parts` joined as a C string, on the stack when it is
+/// short (as std does for the paths it opens), so a lookup allocates
+/// nothing. `None` if the parts hold a NUL.
+#[cfg(target_os = "linux")]
+fn with_c_path<R>(parts: [&[u8]; 2], f: impl FnOnce(&CStr) -> R) -> Option<R> {
+    let len = parts[0].len() + parts[1].len();
+    let mut stack = [0u8; 384];
+    let mut heap = Vec::new();
+    let buf = if len < stack.len() {
+        &mut stack[..=len]
+    } else {
+        heap.resize(len + 1, 0);
+        &mut heap[..]
+    };
+    buf[..parts[0].len()].copy_from_slice(parts[0]);
+    buf[parts[0].len()..len].copy_from_slice(parts[1]);
+    buf[len] = 0;
+    CStr::from_bytes_with_nul(buf).ok().map(f)
 }
 
 /// Opens `path` (never blocking on a FIFO; `no_follow`: refusing a link at
@@ -698,12 +735,12 @@ pub(crate) fn serve_static(mount: &StaticMount, ex: &mut crate::Exchange<'_>) ->
         return error(ex, 400);
     };
     let lookup = Lookup::new(mount);
-    let mut found = lookup.open(&rel);
+    let mut found = lookup.open(&rel, "");
     let mut fallback = false;
     if let (Resolved::Missing, Some(f)) = (&found, &mount.spa_fallback) {
         fallback = true;
         rel = f.into();
-        found = lookup.open(&rel);
+        found = lookup.open(&rel, "");
     }
     let (file, meta) = match found {
         Resolved::File(file, meta) => {
@@ -732,7 +769,7 @@ pub(crate) fn serve_static(mount: &StaticMount, ex: &mut crate::Exchange<'_>) ->
                 return true;
             }
             rel.push("index.html");
-            match lookup.open(&rel) {
+            match lookup.open(&rel, "") {
                 Resolved::File(file, meta) => (file, meta),
                 Resolved::Missing | Resolved::Folder if mount.flags & static_flags::LISTING != 0 => {
                     rel.pop();
@@ -764,9 +801,7 @@ pub(crate) fn serve_static(mount: &StaticMount, ex: &mut crate::Exchange<'_>) ->
     if mount.flags & static_flags::NO_PRECOMPRESSED == 0 {
         let mut has_twin = false;
         for (ext, coding) in [(".br", "br"), (".gz", "gzip")] {
-            let mut twin_rel = rel.clone().into_os_string();
-            twin_rel.push(ext);
-            if let Resolved::File(twin, twin_meta) = lookup.open(twin_rel.as_ref()) {
+            if let Resolved::File(twin, twin_meta) = lookup.open(&rel, ext) {
                 has_twin = true;
                 if chosen.is_none() && accepts(ex.request(), coding.as_bytes()) {
                     chosen = Some((twin, twin_meta, coding));

@@ -1034,9 +1034,23 @@ fn stalled_body_gets_408_and_close() {
 
 #[test]
 fn write_timeout_fails_resp_send_when_the_client_does_not_read() {
+    resp_send_times_out(h_big_send, "");
+}
+
+/// The worker keeps the time of its last look at I/O; a handler's own
+/// time must not come off the write timeout of its first blocking send.
+#[test]
+fn a_handler_that_ran_for_a_while_still_gets_the_whole_write_timeout() {
+    resp_send_times_out(h_slow_big_send, ", after a 600 ms handler");
+}
+
+/// `handler` sends to a client that does not read, with a 300 ms write
+/// timeout: the failing resp_send takes about that long, later sends fail,
+/// and the connection closes. `what` tells the cases apart in messages.
+fn resp_send_times_out(handler: unsafe extern "C" fn(*mut mr_req, *mut mr_resp, *mut c_void) -> c_int, what: &str) {
     let probe = Probe::new();
     let srv = start(|s| {
-        route(s, "GET", "/big", h_big_send, ud(probe));
+        route(s, "GET", "/big", handler, ud(probe));
         route(s, "GET", "/", h_ok, null());
         assert_eq!(server_set_timeouts(s, 5000, 5000, 300), MR_OK);
     });
@@ -1044,49 +1058,26 @@ fn write_timeout_fails_resp_send_when_the_client_does_not_read() {
     c.send(b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n");
     assert!(
         probe.wait(Duration::from_secs(20)),
-        "resp_send never returned: the handler hangs"
+        "resp_send never returned: the handler hangs{what}"
     );
     assert_eq!(
         probe.code.load(Ordering::SeqCst),
         MR_ETIMEDOUT,
-        "resp_send to a client that does not read"
+        "resp_send to a client that does not read{what}"
     );
     let ms = probe.failing_call_ms.load(Ordering::SeqCst);
     assert!(
         (250..5000).contains(&ms),
-        "the failing resp_send took {ms} ms with a 300 ms write timeout"
+        "the failing resp_send took {ms} ms with a 300 ms write timeout{what}"
     );
     assert_eq!(
         probe.after.load(Ordering::SeqCst),
         MR_ECLOSED,
-        "sending after MR_ETIMEDOUT"
+        "sending after MR_ETIMEDOUT{what}"
     );
     // The connection is closed: what was sent ends, incomplete.
     let rest = read_until_eof(&mut c.s, Duration::from_secs(10)).expect("connection closed after the timeout");
     assert!(rest.len() < 64 << 20);
-    assert_healthy(srv.port);
-}
-
-/// The worker keeps the time of its last look at I/O; a handler's own
-/// time must not come off the write timeout of its first blocking send.
-#[test]
-fn a_handler_that_ran_for_a_while_still_gets_the_whole_write_timeout() {
-    let probe = Probe::new();
-    let srv = start(|s| {
-        route(s, "GET", "/big", h_slow_big_send, ud(probe));
-        route(s, "GET", "/", h_ok, null());
-        assert_eq!(server_set_timeouts(s, 5000, 5000, 300), MR_OK);
-    });
-    let mut c = Client::new(srv.port);
-    c.send(b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n");
-    assert!(probe.wait(Duration::from_secs(20)), "resp_send never returned");
-    assert_eq!(probe.code.load(Ordering::SeqCst), MR_ETIMEDOUT);
-    let ms = probe.failing_call_ms.load(Ordering::SeqCst);
-    assert!(
-        (250..5000).contains(&ms),
-        "the failing resp_send took {ms} ms with a 300 ms write timeout, after a 600 ms handler"
-    );
-    drop(c);
     assert_healthy(srv.port);
 }
 
