@@ -59,6 +59,34 @@ pub(crate) fn send_more(_fd: i32, _buf: &[u8]) -> io::Result<usize> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
+/// Sets or clears `TCP_CORK` on a TCP socket: while set, the kernel sends
+/// only full segments; clearing it sends what is held.
+#[cfg(target_os = "linux")]
+pub(crate) fn set_cork(fd: i32, on: bool) -> io::Result<()> {
+    let v = libc::c_int::from(on);
+    // SAFETY: `v` outlives the call and its size is passed; a bad
+    // descriptor or a socket that is not TCP is reported as an error.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_CORK,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Elsewhere nothing is corked.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn set_cork(_fd: i32, _on: bool) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
 /// `openat2(2)` for reading, with `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`:
 /// opens `rel` under the folder `dir` (a file or a folder; never blocking
 /// on a FIFO, never taking a terminal), following symbolic links only while

@@ -701,10 +701,25 @@ impl Conn<'_> {
         // stream (1 MiB files over 16 connections on this machine: 15 %
         // less CPU per file, 191 -> 162 us, and 11 % more files a second).
         let mut head_sent = 0;
+        // A file of several chunks is corked from its head to the end of
+        // its first chunk, as lighttpd does (1 MiB files over 16
+        // connections, three runs: 4-6 % less CPU per file than the head's
+        // MSG_MORE alone). Never held across a wait: the first sendfile
+        // uncorks whatever it returns. Corking every chunk was much worse
+        // (1.6x the CPU).
+        let mut corked =
+            body.len > SENDFILE_CHUNK as u64 && self.io.raw_fd().is_some_and(|sock| sys::set_cork(sock, true).is_ok());
         if let (Some(sock), false) = (self.io.raw_fd(), self.w.wbuf.is_empty() || body.len == 0) {
             if let Ok(n) = sys::send_more(sock, &self.w.wbuf) {
                 self.w.wbuf.drain(..n);
                 head_sent = n.min(SENDFILE_CHUNK / 2);
+            }
+        }
+        if corked && !self.w.wbuf.is_empty() {
+            // The head did not all fit: the flush below may wait.
+            corked = false;
+            if let Some(sock) = self.io.raw_fd() {
+                let _ = sys::set_cork(sock, false);
             }
         }
         if self.flush().await.is_err() {
@@ -717,7 +732,11 @@ impl Conn<'_> {
             while off < end {
                 let chunk = SENDFILE_CHUNK - std::mem::take(&mut head_sent);
                 let want = usize::try_from(end - off).unwrap_or(usize::MAX).min(chunk);
-                match sys::sendfile(sock, body.file.as_raw_fd(), &mut off, want) {
+                let sent = sys::sendfile(sock, body.file.as_raw_fd(), &mut off, want);
+                if std::mem::take(&mut corked) && sys::set_cork(sock, false).is_err() {
+                    return false;
+                }
+                match sent {
                     Ok(0) => return false,
                     // One chunk per turn, like lighttpd: the other
                     // connections' chunks go out in between instead of
