@@ -1070,7 +1070,13 @@ int server_set_fallback(mr_server *srv, mr_handler handler, void *userdata);
 // is running; MR_EINVAL if routes already cover that prefix.
 // Ownership: `url_prefix` and `dir` are copied (the folder is resolved to
 // its real path now, and looked up by that path for each request: a
-// folder replaced there, as deployments do, is served at once).
+// folder replaced there, as deployments do, is served at once). Each
+// worker keeps the last 16 files it sent from static folders open, and
+// checks each against its path (one stat) before sending it again, so a
+// file changed, replaced or removed is sent as it is now; a removed
+// file's descriptor, and its disk space, is released when the path is
+// next asked for, when newer files push it out, or when the server
+// stops.
 // Thread: any thread, not concurrently with server_start.
 int server_static(mr_server *srv, const char *url_prefix, const char *dir);
 

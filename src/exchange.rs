@@ -475,7 +475,7 @@ impl Exchange<'_> {
     /// mount's), whose type comes from `type_path`.
     pub(crate) fn send_opened_file(
         &mut self,
-        file: std::fs::File,
+        file: std::sync::Arc<std::fs::File>,
         meta: &std::fs::Metadata,
         type_path: &str,
     ) -> Result<()> {

@@ -11,7 +11,7 @@ use std::ffi::{CStr, CString};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::{Error, Result};
 use crate::http::date::imf_fixdate;
@@ -22,7 +22,10 @@ use crate::util::{eq_ignore_case, parse_decimal, trim_ows};
 /// A file body: `len` bytes from `offset`.
 #[derive(Debug)]
 pub(crate) struct FileBody {
-    pub file: File,
+    /// Shared with a static folder's open-file cache, which may hand the
+    /// same descriptor to other responses: it is only read at explicit
+    /// offsets (`sendfile`, `pread`), never through its file position.
+    pub file: Arc<File>,
     pub offset: u64,
     pub len: u64,
 }
@@ -39,21 +42,47 @@ fn wants_charset(mime: &str) -> bool {
 /// The MIME type for a file name, from `mime_guess`'s table, as a static C
 /// string; `application/octet-stream` when unknown.
 pub fn mime_for_path(path: &str) -> &'static CStr {
-    static CACHE: OnceLock<Mutex<HashMap<&'static str, &'static CStr>>> = OnceLock::new();
-    let Some(mime) = mime_guess::from_path(path).first_raw() else {
+    #[derive(Default)]
+    struct Types {
+        /// Lower-case extension -> type: bounded by `mime_guess`'s table
+        /// (unknown extensions are not kept).
+        by_ext: HashMap<Vec<u8>, &'static CStr>,
+        /// Each type's C string, leaked once.
+        by_mime: HashMap<&'static str, &'static CStr>,
+    }
+    static TYPES: OnceLock<Mutex<Types>> = OnceLock::new();
+    let ext = std::path::Path::new(path).extension().and_then(|e| e.to_str());
+    let mut lower = [0u8; 16];
+    let key = ext.filter(|e| e.len() <= lower.len() && e.is_ascii()).map(|e| {
+        let key = &mut lower[..e.len()];
+        key.copy_from_slice(e.as_bytes());
+        key.make_ascii_lowercase();
+        &*key
+    });
+    let types = TYPES.get_or_init(Mutex::default);
+    if let Some(key) = key {
+        // Looked up once per extension: the table's search costs ten
+        // times the map's.
+        if let Some(&known) = types.lock().unwrap_or_else(|e| e.into_inner()).by_ext.get(key) {
+            return known;
+        }
+    }
+    let Some(mime) = ext.and_then(|e| mime_guess::from_ext(e).first_raw()) else {
         return c"application/octet-stream";
     };
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-    // Bounded by mime_guess's static table: each type is leaked once.
-    cache.entry(mime).or_insert_with(|| {
+    let mut types = types.lock().unwrap_or_else(|e| e.into_inner());
+    let c = *types.by_mime.entry(mime).or_insert_with(|| {
         let text = if wants_charset(mime) {
             format!("{mime}; charset=utf-8")
         } else {
             mime.to_owned()
         };
         Box::leak(CString::new(text).unwrap_or_default().into_boxed_c_str())
-    })
+    });
+    if let Some(key) = key {
+        types.by_ext.insert(key.to_vec(), c);
+    }
+    c
 }
 
 /// Opens a regular file for reading. Never blocks on a FIFO or device
@@ -200,6 +229,43 @@ fn none_match(header: &[u8], etag: &str) -> bool {
         })
 }
 
+/// A strong entity tag, `"ino-len-secs.nanos"` in hex, built on the stack.
+struct EntityTag {
+    buf: [u8; 2 + 4 * 16 + 3],
+    len: usize,
+}
+
+impl EntityTag {
+    fn as_str(&self) -> &str {
+        // Only quotes, '-', '.' and hex digits were written.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+fn entity_tag(parts: [u64; 4]) -> EntityTag {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut tag = EntityTag {
+        buf: [0; 2 + 4 * 16 + 3],
+        len: 0,
+    };
+    let mut push = |b: u8| {
+        tag.buf[tag.len] = b;
+        tag.len += 1;
+    };
+    push(b'"');
+    for (i, n) in parts.into_iter().enumerate() {
+        if i > 0 {
+            push(if i == 3 { b'.' } else { b'-' });
+        }
+        let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+        for d in (0..digits).rev() {
+            push(DIGITS[((n >> (4 * d)) & 0xf) as usize]);
+        }
+    }
+    push(b'"');
+    tag
+}
+
 /// Prepares `resp` to send the file at `path` as `req` asks: 200, 206 for a
 /// single satisfiable range, 304 when the client's copy is current, 416
 /// for an unsatisfiable range. Conditional and range handling apply only
@@ -208,7 +274,7 @@ fn none_match(header: &[u8], etag: &str) -> bool {
 pub(crate) fn prepare(resp: &mut Response, req: &Request, path: &str) -> Result<()> {
     resp.check_file_allowed()?;
     let (file, meta) = open_regular(path)?;
-    prepare_opened(resp, req, file, &meta, path)
+    prepare_opened(resp, req, Arc::new(file), &meta, path)
 }
 
 /// [`prepare`] for a regular file already open, whose type comes from
@@ -216,15 +282,17 @@ pub(crate) fn prepare(resp: &mut Response, req: &Request, path: &str) -> Result<
 pub(crate) fn prepare_opened(
     resp: &mut Response,
     req: &Request,
-    file: File,
+    file: Arc<File>,
     meta: &std::fs::Metadata,
     type_path: &str,
 ) -> Result<()> {
     resp.check_file_allowed()?;
     let len = meta.len();
     let (secs, nanos) = (meta.mtime().max(0) as u64, meta.mtime_nsec().max(0) as u64);
-    let etag = format!("\"{:x}-{:x}-{:x}.{:x}\"", meta.ino(), len, secs, nanos);
-    let last_modified = String::from_utf8_lossy(&imf_fixdate(secs)).into_owned();
+    let etag_buf = entity_tag([meta.ino(), len, secs, nanos]);
+    let etag = etag_buf.as_str();
+    let date = imf_fixdate(secs);
+    let last_modified = std::str::from_utf8(&date).unwrap_or_default();
     let method = req.method_bytes();
     let plain = resp.status() == 200 && (method == b"GET" || method == b"HEAD");
 
@@ -233,14 +301,14 @@ pub(crate) fn prepare_opened(
     let mut ranged = false;
     if plain {
         let not_modified = match req.header(b"if-none-match") {
-            Some(inm) => none_match(inm.to_bytes(), &etag),
+            Some(inm) => none_match(inm.to_bytes(), etag),
             None => req
                 .header(b"if-modified-since")
                 .and_then(|v| parse_http_date(v.to_bytes()))
                 .is_some_and(|since| secs <= since),
         };
         if not_modified {
-            resp.set_not_modified(&etag, &last_modified);
+            resp.set_not_modified(etag, last_modified);
             return Ok(());
         }
         if let Some(range) = req.header(b"range").filter(|_| method == b"GET") {
@@ -278,8 +346,8 @@ pub(crate) fn prepare_opened(
             len: count,
         },
         mime,
-        &etag,
-        &last_modified,
+        etag,
+        last_modified,
         partial,
     );
     Ok(())
@@ -300,6 +368,16 @@ mod tests {
         assert_eq!(mime_for_path("noext").to_bytes(), b"application/octet-stream");
         // The same static string every time.
         assert!(std::ptr::eq(mime_for_path("a.png"), mime_for_path("b.png")));
+        // Extensions are remembered in lower case, and only the last
+        // component's counts.
+        assert!(std::ptr::eq(mime_for_path("A.PNG"), mime_for_path("b.png")));
+        assert!(std::ptr::eq(mime_for_path("c.Png"), mime_for_path("b.png")));
+        assert_eq!(mime_for_path("v1.d/readme").to_bytes(), b"application/octet-stream");
+        assert_eq!(mime_for_path(".png").to_bytes(), b"application/octet-stream");
+        assert_eq!(
+            mime_for_path("a.averyveryverylongextension").to_bytes(),
+            b"application/octet-stream"
+        );
     }
 
     #[test]
@@ -376,6 +454,54 @@ mod tests {
         assert!(matches!(lookup.open(Path::new("up"), ""), Resolved::Missing));
         assert!(matches!(lookup.open(Path::new("abs-in"), ""), Resolved::File(..)));
         std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// The open-file cache keeps files and missing twins, not missing
+    /// request paths, answers again with the same descriptor, and holds
+    /// at most `CAPACITY` entries per thread (each test has its own).
+    #[cfg(target_os = "linux")]
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn the_open_cache_keeps_files_and_missing_twins_within_its_capacity() {
+        use std::path::Path;
+        let base = std::env::temp_dir().join(format!("microroute-open-cache-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        for i in 0..open_cache::CAPACITY + 4 {
+            std::fs::write(base.join(format!("f{i}")), "x").unwrap();
+        }
+        let mount = StaticMount::new("/", base.to_str().unwrap(), 0, None, None).unwrap();
+        let lookup = Lookup::new(&mount);
+        let file = |r: Resolved| match r {
+            Resolved::File(f, _) => f,
+            _ => panic!("not a file"),
+        };
+        assert_eq!(open_cache::len(), 0);
+        let first = file(lookup.open(Path::new("f0"), ""));
+        assert!(Arc::ptr_eq(&first, &file(lookup.open(Path::new("f0"), ""))));
+        assert!(matches!(lookup.open(Path::new("nothing"), ""), Resolved::Missing));
+        assert_eq!(open_cache::len(), 1, "a missing request path is not kept");
+        assert!(matches!(lookup.open(Path::new("f0"), ".gz"), Resolved::Missing));
+        assert_eq!(open_cache::len(), 2, "a missing twin is");
+        for i in 0..open_cache::CAPACITY + 4 {
+            file(lookup.open(Path::new(&format!("f{i}")), ""));
+        }
+        assert_eq!(open_cache::len(), open_cache::CAPACITY);
+        // The least recently used went first: f0 is opened afresh.
+        assert!(!Arc::ptr_eq(&first, &file(lookup.open(Path::new("f0"), ""))));
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn entity_tags_are_hex_fields() {
+        assert_eq!(
+            entity_tag([0xa0c5ed, 0x400, 0x6b030914, 0]).as_str(),
+            "\"a0c5ed-400-6b030914.0\""
+        );
+        assert_eq!(
+            entity_tag([u64::MAX; 4]).as_str(),
+            format!("\"{0:x}-{0:x}-{0:x}.{0:x}\"", u64::MAX)
+        );
     }
 
     #[test]
@@ -473,7 +599,7 @@ enum Resolved {
     /// 500: the open failed otherwise.
     Failed,
     /// A regular file, open.
-    File(File, std::fs::Metadata),
+    File(Arc<File>, std::fs::Metadata),
     Folder,
 }
 
@@ -498,11 +624,12 @@ fn relative_path(raw_rest: &[&[u8]]) -> Option<std::path::PathBuf> {
 /// The opens of one request under a mount.
 struct Lookup<'a> {
     mount: &'a StaticMount,
-    /// The folder, for `openat2`. Opened by its path once per request, not
-    /// kept open: a folder replaced under the same path (a deployment) is
-    /// served at once.
+    /// The folder, for `openat2`: opened by its path at the first lookup
+    /// the cache does not answer, and not kept past the request, so a
+    /// folder replaced under the same path (a deployment) is served at
+    /// once.
     #[cfg(target_os = "linux")]
-    root: Option<File>,
+    root: std::cell::OnceCell<Option<File>>,
 }
 
 /// Set once `openat2` turned out not to be there (before Linux 5.6, or
@@ -512,21 +639,10 @@ static NO_OPENAT2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool
 
 impl<'a> Lookup<'a> {
     fn new(mount: &'a StaticMount) -> Self {
-        #[cfg(target_os = "linux")]
-        let root = (mount.flags & static_flags::FOLLOW_SYMLINKS == 0
-            && !NO_OPENAT2.load(std::sync::atomic::Ordering::Relaxed))
-        .then(|| {
-            OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-                .open(&mount.root)
-                .ok()
-        })
-        .flatten();
         Lookup {
             mount,
             #[cfg(target_os = "linux")]
-            root,
+            root: std::cell::OnceCell::new(),
         }
     }
 
@@ -535,19 +651,37 @@ impl<'a> Lookup<'a> {
     /// mount was given. Symbolic links are followed while they stay inside
     /// the folder (CASES rows 93-97); with `FOLLOW_SYMLINKS`, anywhere.
     /// Every file a mount opens (request paths, index files, twins, the
-    /// fallback) goes through it.
+    /// fallback) goes through it, and through the worker's
+    /// [`open_cache`] first.
     fn open(&self, rel: &std::path::Path, ext: &str) -> Resolved {
+        #[cfg(target_os = "linux")]
+        let key = open_cache::Key::of(self.mount);
+        #[cfg(target_os = "linux")]
+        if let Some(r) = open_cache::get(&self.mount.root, rel, ext, key) {
+            return r;
+        }
+        let mut path = self.mount.root.join(rel).into_os_string();
+        path.push(ext);
+        let found = self.open_uncached(rel, ext, path.as_ref());
+        #[cfg(target_os = "linux")]
+        open_cache::put(path, key, &found, !ext.is_empty());
+        found
+    }
+
+    /// [`Lookup::open`] without the cache; `path` is the folder joined
+    /// with `rel` and `ext`.
+    fn open_uncached(&self, rel: &std::path::Path, ext: &str, path: &std::path::Path) -> Resolved {
         #[cfg(target_os = "linux")]
         if self.mount.flags & static_flags::FOLLOW_SYMLINKS == 0 {
             if let Some(r) = self.open_beneath(rel, ext) {
                 return r;
             }
         }
-        let mut path = self.mount.root.join(rel).into_os_string();
-        path.push(ext);
+        #[cfg(not(target_os = "linux"))]
+        let _ = (rel, ext);
         if self.mount.flags & static_flags::FOLLOW_SYMLINKS != 0 {
             // `rel` holds no dot segments: only links lead out, as allowed.
-            return open_checked(path.as_ref(), false);
+            return open_checked(path, false);
         }
         // The path with links resolved, compared with the folder by
         // components, then opened without following a link at its last
@@ -569,10 +703,19 @@ impl<'a> Lookup<'a> {
         use std::os::fd::AsFd;
         use std::os::unix::ffi::OsStrExt;
         use std::sync::atomic::Ordering;
-        let root = self.root.as_ref()?;
         if NO_OPENAT2.load(Ordering::Relaxed) {
             return None;
         }
+        let root = self
+            .root
+            .get_or_init(|| {
+                OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+                    .open(&self.mount.root)
+                    .ok()
+            })
+            .as_ref()?;
         let rel = rel.as_os_str().as_bytes();
         let parts: [&[u8]; 2] = if rel.is_empty() && ext.is_empty() {
             [b".", b""]
@@ -602,8 +745,8 @@ impl<'a> Lookup<'a> {
 /// short (as std does for the paths it opens), so a lookup allocates
 /// nothing. `None` if the parts hold a NUL.
 #[cfg(target_os = "linux")]
-fn with_c_path<R>(parts: [&[u8]; 2], f: impl FnOnce(&CStr) -> R) -> Option<R> {
-    let len = parts[0].len() + parts[1].len();
+fn with_c_path<R, const N: usize>(parts: [&[u8]; N], f: impl FnOnce(&CStr) -> R) -> Option<R> {
+    let len = parts.iter().map(|p| p.len()).sum::<usize>();
     let mut stack = [0u8; 384];
     let mut heap = Vec::new();
     let buf = if len < stack.len() {
@@ -612,10 +755,219 @@ fn with_c_path<R>(parts: [&[u8]; 2], f: impl FnOnce(&CStr) -> R) -> Option<R> {
         heap.resize(len + 1, 0);
         &mut heap[..]
     };
-    buf[..parts[0].len()].copy_from_slice(parts[0]);
-    buf[parts[0].len()..len].copy_from_slice(parts[1]);
+    let mut at = 0;
+    for p in parts {
+        buf[at..at + p.len()].copy_from_slice(p);
+        at += p.len();
+    }
     buf[len] = 0;
     CStr::from_bytes_with_nul(buf).ok().map(f)
+}
+
+/// The files static folders opened lately, kept open per worker thread
+/// (as nginx's `open_file_cache` and lighttpd's stat cache do), so a file
+/// asked for again costs one `statx` of its path instead of opening the
+/// folder and the file, a `statx` of the descriptor and two `close`s.
+///
+/// Nothing is served stale: every use first looks the path up again, and
+/// an entry is used only while the path leads to the same file (device and
+/// inode) with the same size, modification and change times; otherwise it
+/// is dropped and the path opened afresh, so a file rewritten, replaced,
+/// renamed away, re-permissioned (the change time moves) or a folder
+/// replaced is seen by the next request. The entry's descriptor was opened
+/// under the mount's rules (inside the folder unless `FOLLOW_SYMLINKS`),
+/// and the path must still lead to that very file, so the cache serves
+/// nothing those rules would refuse. A twin found missing is remembered
+/// too (checked the same way: the path must still not exist), as each
+/// request looks for two; request paths found missing are not, so a
+/// client asking for random names cannot evict the files.
+///
+/// Each worker keeps at most [`CAPACITY`] entries, the least recently
+/// used going first; a descriptor stays open until its entry is dropped or
+/// its worker ends (the server stops), so a file deleted meanwhile holds
+/// its disk space until then. Descriptors are shared between the responses
+/// that send the file: they are read only at explicit offsets.
+#[cfg(target_os = "linux")]
+mod open_cache {
+    use std::cell::RefCell;
+    use std::ffi::OsString;
+    use std::fs::{File, Metadata};
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::{static_flags, Resolved, StaticMount};
+
+    /// Entries per worker thread.
+    pub(super) const CAPACITY: usize = 16;
+
+    /// What besides the path makes a lookup's answer: the folder it must
+    /// stay in (as the length of the folder's part of the path: two mounts
+    /// can reach one path from different folders) and the link rule.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    pub(super) struct Key {
+        root_len: usize,
+        follow: bool,
+    }
+
+    impl Key {
+        pub(super) fn of(mount: &StaticMount) -> Key {
+            Key {
+                root_len: mount.root.as_os_str().len(),
+                follow: mount.flags & static_flags::FOLLOW_SYMLINKS != 0,
+            }
+        }
+    }
+
+    enum Entry {
+        File(Arc<File>, Metadata),
+        Missing,
+    }
+
+    struct Slot {
+        /// The folder joined with the relative path and extension, as
+        /// `Path::join` joins them.
+        path: OsString,
+        key: Key,
+        entry: Entry,
+        used: u64,
+    }
+
+    #[derive(Default)]
+    struct Cache {
+        slots: Vec<Slot>,
+        tick: u64,
+    }
+
+    thread_local! {
+        static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+    }
+
+    /// True if `path` is `root` joined with `rel` (by `Path::join`'s
+    /// rule: no separator after a root that ends in one), then `ext`.
+    fn is_joined(path: &[u8], root: &[u8], rel: &[u8], ext: &[u8]) -> bool {
+        let sep: &[u8] = if root.ends_with(b"/") { b"" } else { b"/" };
+        path.len() == root.len() + sep.len() + rel.len() + ext.len()
+            && [root, sep, rel, ext]
+                .iter()
+                .scan(0, |at, part| {
+                    let start = *at;
+                    *at += part.len();
+                    Some(&path[start..*at] == *part)
+                })
+                .all(|same| same)
+    }
+
+    /// Same file, unchanged: what the entity tag and the length sent
+    /// depend on, and the change time, which moves with permissions and
+    /// links too.
+    fn unchanged(now: &Metadata, then: &Metadata) -> bool {
+        now.dev() == then.dev()
+            && now.ino() == then.ino()
+            && now.size() == then.size()
+            && (now.mtime(), now.mtime_nsec()) == (then.mtime(), then.mtime_nsec())
+            && (now.ctime(), now.ctime_nsec()) == (then.ctime(), then.ctime_nsec())
+    }
+
+    /// The cached answer for `rel` + `ext` under `root`, if there is one
+    /// and the path still leads to it.
+    pub(super) fn get(root: &Path, rel: &Path, ext: &str, key: Key) -> Option<Resolved> {
+        let (root, rel, ext) = (root.as_os_str().as_bytes(), rel.as_os_str().as_bytes(), ext.as_bytes());
+        CACHE
+            .try_with(|cache| {
+                let mut cache = cache.borrow_mut();
+                let cache = &mut *cache;
+                let i = cache
+                    .slots
+                    .iter()
+                    .position(|s| s.key == key && is_joined(s.path.as_bytes(), root, rel, ext))?;
+                let slot = &mut cache.slots[i];
+                // Follows links, as the open did; the identity check below
+                // is what keeps an entry to the file it opened.
+                let now = std::fs::metadata(Path::new(&slot.path));
+                let hit = match (&slot.entry, now) {
+                    (Entry::File(file, then), Ok(now)) if unchanged(&now, then) => {
+                        Some(Resolved::File(Arc::clone(file), then.clone()))
+                    }
+                    (Entry::Missing, Err(e))
+                        if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) =>
+                    {
+                        Some(Resolved::Missing)
+                    }
+                    _ => None,
+                };
+                match hit {
+                    Some(_) => {
+                        cache.tick += 1;
+                        slot.used = cache.tick;
+                    }
+                    None => {
+                        cache.slots.swap_remove(i);
+                    }
+                }
+                hit
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Remembers what an open of `path` found: a file, or a missing twin.
+    pub(super) fn put(path: OsString, key: Key, found: &Resolved, twin: bool) {
+        let entry = match found {
+            Resolved::File(file, meta) => Entry::File(Arc::clone(file), meta.clone()),
+            Resolved::Missing if twin => Entry::Missing,
+            _ => return,
+        };
+        let _ = CACHE.try_with(|cache| {
+            let mut cache = cache.borrow_mut();
+            cache.tick += 1;
+            let slot = Slot {
+                path,
+                key,
+                entry,
+                used: cache.tick,
+            };
+            let same = cache.slots.iter().position(|s| s.key == key && s.path == slot.path);
+            let at = same.or_else(|| {
+                (cache.slots.len() >= CAPACITY)
+                    .then(|| {
+                        cache
+                            .slots
+                            .iter()
+                            .enumerate()
+                            .min_by_key(|(_, s)| s.used)
+                            .map(|(i, _)| i)
+                    })
+                    .flatten()
+            });
+            match at {
+                Some(i) => cache.slots[i] = slot,
+                None => cache.slots.push(slot),
+            }
+        });
+    }
+
+    /// Entries of the calling thread (for tests).
+    #[cfg(test)]
+    pub(super) fn len() -> usize {
+        CACHE.with(|c| c.borrow().slots.len())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::is_joined;
+
+        #[test]
+        fn joined_paths_are_recognised_as_path_join_makes_them() {
+            assert!(is_joined(b"/srv/a/b.txt.br", b"/srv", b"a/b.txt", b".br"));
+            assert!(is_joined(b"/x", b"/", b"x", b""));
+            assert!(is_joined(b"/srv/", b"/srv", b"", b""));
+            assert!(!is_joined(b"/srv/a", b"/sr", b"va", b""));
+            assert!(!is_joined(b"/srv/a.br", b"/srv", b"a", b""));
+            assert!(!is_joined(b"/srv/a", b"/srv", b"a", b".gz"));
+        }
+    }
 }
 
 /// Opens `path` (never blocking on a FIFO; `no_follow`: refusing a link at
@@ -644,7 +996,7 @@ fn open_checked(path: &std::path::Path, no_follow: bool) -> Resolved {
 /// What an open descriptor is: only regular files and folders are served.
 fn classify(file: File) -> Resolved {
     match file.metadata() {
-        Ok(meta) if meta.is_file() => Resolved::File(file, meta),
+        Ok(meta) if meta.is_file() => Resolved::File(Arc::new(file), meta),
         Ok(meta) if meta.is_dir() => Resolved::Folder,
         Ok(_) => Resolved::Denied,
         Err(_) => Resolved::Failed,

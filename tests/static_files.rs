@@ -1265,3 +1265,68 @@ fn a_folder_replaced_under_its_path_is_served_at_once() {
     assert_error_page(&get(p, "/static/a.html"), 404, "Not Found", "a file of the old folder");
     assert_healthy(p);
 }
+
+/// Workers keep the files they served open (the open-file cache in
+/// `src/files.rs`), and every request still gets the file as it is now:
+/// rewritten in place (same length, then shorter, with the same fixed
+/// modification time), replaced by a rename, gone, a twin that appears or
+/// goes, and a link inside swapped for one leading out.
+#[test]
+fn kept_open_files_are_served_as_they_are_now() {
+    let fx = Fixture::new("kept-open");
+    let w = fx.www_path();
+    fx.write("www/same.txt", b"version 1\n");
+    // Same length and modification time: only the inode tells them apart.
+    fx.write("www/in.txt", b"inside\n");
+    fx.write("outside/out.txt", b"OUTSID\n");
+    symlink("in.txt", w.join("swap.txt")).unwrap();
+    let srv = start_static(&fx.www(), 0, None, None);
+    let p = srv.port;
+    let gzip = "Accept-Encoding: gzip\r\n";
+    let text = |path: &str| {
+        let r = get_with(p, path, gzip);
+        assert_eq!(
+            r.header("content-length"),
+            Some(r.body.len().to_string().as_str()),
+            "{r:?}"
+        );
+        (r.status, r.text(), r.header("content-encoding").map(str::to_owned))
+    };
+    // Each asked twice: the second answer comes from the kept file.
+    for _ in 0..2 {
+        assert_eq!(text("/static/same.txt"), (200, "version 1\n".into(), None));
+        assert_eq!(text("/static/swap.txt"), (200, "inside\n".into(), None));
+    }
+
+    // Same inode and (fixed) modification time; same length, then shorter.
+    fx.write("www/same.txt", b"version 2\n");
+    assert_eq!(text("/static/same.txt"), (200, "version 2\n".into(), None));
+    fx.write("www/same.txt", b"v2.1\n");
+    assert_eq!(text("/static/same.txt"), (200, "v2.1\n".into(), None));
+
+    // Replaced by a rename: a new inode, same length and time.
+    fx.write("www/same.txt.new", b"v3.0\n");
+    fs::rename(w.join("same.txt.new"), w.join("same.txt")).unwrap();
+    assert_eq!(text("/static/same.txt"), (200, "v3.0\n".into(), None));
+
+    // A twin appears, then goes.
+    fs::write(w.join("same.txt.gz"), "GZ TWIN\n").unwrap();
+    assert_eq!(text("/static/same.txt"), (200, "GZ TWIN\n".into(), Some("gzip".into())));
+    fs::remove_file(w.join("same.txt.gz")).unwrap();
+    let r = get_with(p, "/static/same.txt", gzip);
+    assert_eq!((r.status, r.text().as_str()), (200, "v3.0\n"), "{r:?}");
+    assert_eq!((r.header("content-encoding"), r.header("vary")), (None, None), "{r:?}");
+
+    // Gone.
+    fs::remove_file(w.join("same.txt")).unwrap();
+    assert_error_page(&get(p, "/static/same.txt"), 404, "Not Found", "a removed file");
+
+    // The link now leads out of the folder: refused, though the path was
+    // served a moment ago.
+    fs::remove_file(w.join("swap.txt")).unwrap();
+    symlink("../outside/out.txt", w.join("swap.txt")).unwrap();
+    let r = get(p, "/static/swap.txt");
+    assert!(!r.text().contains("OUTSID"), "{r:?}");
+    assert_error_page(&r, 404, "Not Found", "a link swapped to lead out");
+    assert_healthy(p);
+}

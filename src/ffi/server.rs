@@ -306,7 +306,13 @@ pub const MR_STATIC_NO_PRECOMPRESSED: c_uint = 4;
 /// is running; MR_EINVAL if routes already cover that prefix.
 /// Ownership: `url_prefix` and `dir` are copied (the folder is resolved to
 /// its real path now, and looked up by that path for each request: a
-/// folder replaced there, as deployments do, is served at once).
+/// folder replaced there, as deployments do, is served at once). Each
+/// worker keeps the last 16 files it sent from static folders open, and
+/// checks each against its path (one stat) before sending it again, so a
+/// file changed, replaced or removed is sent as it is now; a removed
+/// file's descriptor, and its disk space, is released when the path is
+/// next asked for, when newer files push it out, or when the server
+/// stops.
 /// Thread: any thread, not concurrently with server_start.
 #[unsafe(no_mangle)]
 pub extern "C" fn server_static(srv: *mut mr_server, url_prefix: *const c_char, dir: *const c_char) -> c_int {
