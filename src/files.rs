@@ -790,14 +790,14 @@ fn with_c_path<R, const N: usize>(parts: [&[u8]; N], f: impl FnOnce(&CStr) -> R)
 #[cfg(target_os = "linux")]
 mod open_cache {
     use std::cell::RefCell;
-    use std::ffi::OsString;
+    use std::ffi::{CString, OsString};
     use std::fs::{File, Metadata};
-    use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
     use std::path::Path;
     use std::sync::Arc;
 
     use super::{static_flags, Resolved, StaticMount};
+    use crate::sys::{stamp, FileStamp};
 
     /// Entries per worker thread.
     pub(super) const CAPACITY: usize = 16;
@@ -820,15 +820,19 @@ mod open_cache {
         }
     }
 
+    // At most `CAPACITY` of them per worker, in place: boxing the file
+    // variant would only add an allocation to each miss.
+    #[allow(clippy::large_enum_variant)]
     enum Entry {
-        File(Arc<File>, Metadata),
+        /// The file, its metadata and their stamp.
+        File(Arc<File>, Metadata, FileStamp),
         Missing,
     }
 
     struct Slot {
         /// The folder joined with the relative path and extension, as
         /// `Path::join` joins them.
-        path: OsString,
+        path: CString,
         key: Key,
         entry: Entry,
         used: u64,
@@ -859,17 +863,6 @@ mod open_cache {
                 .all(|same| same)
     }
 
-    /// Same file, unchanged: what the entity tag and the length sent
-    /// depend on, and the change time, which moves with permissions and
-    /// links too.
-    fn unchanged(now: &Metadata, then: &Metadata) -> bool {
-        now.dev() == then.dev()
-            && now.ino() == then.ino()
-            && now.size() == then.size()
-            && (now.mtime(), now.mtime_nsec()) == (then.mtime(), then.mtime_nsec())
-            && (now.ctime(), now.ctime_nsec()) == (then.ctime(), then.ctime_nsec())
-    }
-
     /// The cached answer for `rel` + `ext` under `root`, if there is one
     /// and the path still leads to it.
     pub(super) fn get(root: &Path, rel: &Path, ext: &str, key: Key) -> Option<Resolved> {
@@ -883,12 +876,14 @@ mod open_cache {
                     .iter()
                     .position(|s| s.key == key && is_joined(s.path.as_bytes(), root, rel, ext))?;
                 let slot = &mut cache.slots[i];
-                // Follows links, as the open did; the identity check below
-                // is what keeps an entry to the file it opened.
-                let now = std::fs::metadata(Path::new(&slot.path));
+                // Follows links, as the open did. The same device and inode
+                // keep an entry to the file it opened; the same size and
+                // times (the change time moves with permissions and links
+                // too) to its version.
+                let now = stamp(&slot.path);
                 let hit = match (&slot.entry, now) {
-                    (Entry::File(file, then), Ok(now)) if unchanged(&now, then) => {
-                        Some(Resolved::File(Arc::clone(file), then.clone()))
+                    (Entry::File(file, meta, then), Ok(now)) if now == *then => {
+                        Some(Resolved::File(Arc::clone(file), meta.clone()))
                     }
                     (Entry::Missing, Err(e))
                         if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) =>
@@ -915,9 +910,13 @@ mod open_cache {
     /// Remembers what an open of `path` found: a file, or a missing twin.
     pub(super) fn put(path: OsString, key: Key, found: &Resolved, twin: bool) {
         let entry = match found {
-            Resolved::File(file, meta) => Entry::File(Arc::clone(file), meta.clone()),
+            Resolved::File(file, meta) => Entry::File(Arc::clone(file), meta.clone(), FileStamp::of(meta)),
             Resolved::Missing if twin => Entry::Missing,
             _ => return,
+        };
+        // Paths hold no NUL (`relative_path` refuses it).
+        let Ok(path) = CString::new(path.into_vec()) else {
+            return;
         };
         let _ = CACHE.try_with(|cache| {
             let mut cache = cache.borrow_mut();

@@ -59,6 +59,63 @@ pub(crate) fn send_more(_fd: i32, _buf: &[u8]) -> io::Result<usize> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
+/// What `statx` says of a file's identity and version: enough to tell
+/// whether a path still leads to a file opened before, unchanged.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct FileStamp {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime: (i64, u32),
+    pub ctime: (i64, u32),
+}
+
+impl FileStamp {
+    /// The stamp of an open file's metadata (`dev` encoded as std does,
+    /// with `makedev`).
+    pub(crate) fn of(meta: &std::fs::Metadata) -> FileStamp {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec() as u32),
+            ctime: (meta.ctime(), meta.ctime_nsec() as u32),
+        }
+    }
+}
+
+/// `statx(2)` of `path`, following links: one syscall, no copy of the
+/// path and none of the fields a [`FileStamp`] does not hold.
+#[cfg(target_os = "linux")]
+pub(crate) fn stamp(path: &std::ffi::CStr) -> io::Result<FileStamp> {
+    let mut buf = std::mem::MaybeUninit::<libc::statx>::zeroed();
+    // SAFETY: `path` is NUL-terminated and `buf` is writable for one
+    // `struct statx`, both for the whole call.
+    let r = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::AT_STATX_SYNC_AS_STAT,
+            libc::STATX_BASIC_STATS,
+            buf.as_mut_ptr(),
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: all-zero bytes are a valid `struct statx` (integers only),
+    // and the call filled it.
+    let b = unsafe { buf.assume_init() };
+    Ok(FileStamp {
+        dev: libc::makedev(b.stx_dev_major, b.stx_dev_minor),
+        ino: b.stx_ino,
+        size: b.stx_size,
+        mtime: (b.stx_mtime.tv_sec, b.stx_mtime.tv_nsec),
+        ctime: (b.stx_ctime.tv_sec, b.stx_ctime.tv_nsec),
+    })
+}
+
 /// Sets or clears `TCP_CORK` on a TCP socket: while set, the kernel sends
 /// only full segments; clearing it sends what is held.
 #[cfg(target_os = "linux")]
