@@ -605,20 +605,23 @@ enum Resolved {
 
 /// Decodes the raw segments after the prefix once: the path relative to the
 /// folder, or `None` (400) for a segment that could escape or confuse (dot
-/// segments, encoded '/', '\' or NUL).
-fn relative_path(raw_rest: &[&[u8]]) -> Option<std::path::PathBuf> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut rel = std::path::PathBuf::new();
-    let mut seg = Vec::new();
-    for raw in raw_rest.iter().filter(|s| !s.is_empty()) {
-        seg.clear();
-        crate::util::percent_decode_into(raw, false, &mut seg);
+/// segments, encoded '/', '\' or NUL). One allocation: the segments are
+/// decoded in place, one after the other.
+fn relative_path<'a>(raw_rest: impl Iterator<Item = &'a [u8]>) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    let mut rel = Vec::new();
+    for raw in raw_rest.filter(|s| !s.is_empty()) {
+        if !rel.is_empty() {
+            rel.push(b'/');
+        }
+        let start = rel.len();
+        crate::util::percent_decode_into(raw, false, &mut rel);
+        let seg = &rel[start..];
         if seg == b"." || seg == b".." || seg.iter().any(|&b| b == b'/' || b == b'\\' || b == 0) {
             return None;
         }
-        rel.push(std::ffi::OsStr::from_bytes(&seg));
     }
-    Some(rel)
+    Some(std::ffi::OsString::from_vec(rel).into())
 }
 
 /// The opens of one request under a mount.
@@ -1079,10 +1082,10 @@ fn listing(dir: &std::path::Path, url_path: &str) -> Result<String> {
 
 /// Serves a request under a mount; the handler of `server_static` routes.
 pub(crate) fn serve_static(mount: &StaticMount, ex: &mut crate::Exchange<'_>) -> bool {
-    let raw_path = ex.request().path_bytes().to_vec();
+    let raw_path = ex.request().path_bytes();
+    let asked_folder = raw_path.ends_with(b"/");
     // The route matched the prefix; what follows it, still encoded.
-    let rest: Vec<&[u8]> = raw_path.split(|&b| b == b'/').skip(1 + mount.prefix_segments).collect();
-    let Some(mut rel) = relative_path(&rest) else {
+    let Some(mut rel) = relative_path(raw_path.split(|&b| b == b'/').skip(1 + mount.prefix_segments)) else {
         return error(ex, 400);
     };
     let lookup = Lookup::new(mount);
@@ -1095,7 +1098,7 @@ pub(crate) fn serve_static(mount: &StaticMount, ex: &mut crate::Exchange<'_>) ->
     }
     let (file, meta) = match found {
         Resolved::File(file, meta) => {
-            if !fallback && raw_path.ends_with(b"/") {
+            if !fallback && asked_folder {
                 // A file asked as a folder (`site.css/`) is not there (as
                 // nginx).
                 return error(ex, 404);
@@ -1103,10 +1106,10 @@ pub(crate) fn serve_static(mount: &StaticMount, ex: &mut crate::Exchange<'_>) ->
             (file, meta)
         }
         Resolved::Folder => {
-            if !raw_path.ends_with(b"/") {
+            if !asked_folder {
                 // The raw path is validated percent-encoded ASCII: no CR/LF
                 // can reach the header (row 96).
-                let mut location = String::from_utf8_lossy(&raw_path).into_owned();
+                let mut location = String::from_utf8_lossy(ex.request().path_bytes()).into_owned();
                 location.push('/');
                 let q = ex.request().query_bytes();
                 if !q.is_empty() {
@@ -1124,7 +1127,7 @@ pub(crate) fn serve_static(mount: &StaticMount, ex: &mut crate::Exchange<'_>) ->
                 Resolved::File(file, meta) => (file, meta),
                 Resolved::Missing | Resolved::Folder if mount.flags & static_flags::LISTING != 0 => {
                     rel.pop();
-                    let url = String::from_utf8_lossy(&raw_path).into_owned();
+                    let url = String::from_utf8_lossy(ex.request().path_bytes()).into_owned();
                     return match listing(&mount.root.join(&rel), &url) {
                         Ok(html) => {
                             set_cache_control(mount, ex);

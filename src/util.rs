@@ -79,6 +79,11 @@ pub(crate) fn valid_percent_escapes(s: &[u8]) -> bool {
 /// becomes a space (query strings and forms). An invalid escape is kept as
 /// it is, so decoding never fails.
 pub(crate) fn percent_decode_into(src: &[u8], plus_as_space: bool, out: &mut Vec<u8>) {
+    if !(src.contains(&b'%') || plus_as_space && src.contains(&b'+')) {
+        // Most paths and values: nothing to decode.
+        out.extend_from_slice(src);
+        return;
+    }
     out.reserve(src.len());
     let mut i = 0;
     while i < src.len() {
@@ -235,6 +240,12 @@ mod tests {
         assert_eq!(dec("%zz", false), b"%zz");
         assert_eq!(dec("%e2%82%ac", false), "€".as_bytes());
         assert_eq!(dec("", false), b"");
+        // Decoded onto what is there, with or without escapes.
+        for (src, want) in [("ab", &b"x/ab"[..]), ("a%2Fb", b"x/a/b")] {
+            let mut v = b"x/".to_vec();
+            percent_decode_into(src.as_bytes(), false, &mut v);
+            assert_eq!(v, want);
+        }
     }
 
     #[test]
