@@ -243,26 +243,22 @@ impl EntityTag {
 }
 
 fn entity_tag(parts: [u64; 4]) -> EntityTag {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut tag = EntityTag {
         buf: [0; 2 + 4 * 16 + 3],
         len: 0,
     };
-    let mut push = |b: u8| {
-        tag.buf[tag.len] = b;
-        tag.len += 1;
+    let mut push = |bytes: &[u8]| {
+        tag.buf[tag.len..tag.len + bytes.len()].copy_from_slice(bytes);
+        tag.len += bytes.len();
     };
-    push(b'"');
+    push(b"\"");
     for (i, n) in parts.into_iter().enumerate() {
         if i > 0 {
-            push(if i == 3 { b'.' } else { b'-' });
+            push(if i == 3 { b"." } else { b"-" });
         }
-        let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
-        for d in (0..digits).rev() {
-            push(DIGITS[((n >> (4 * d)) & 0xf) as usize]);
-        }
+        push(crate::util::hex(n, &mut [0; 16]));
     }
-    push(b'"');
+    push(b"\"");
     tag
 }
 
@@ -423,8 +419,7 @@ mod tests {
     fn openat2_answers_lookups_inside_and_leaves_the_rest() {
         use std::os::unix::fs::symlink;
         use std::path::Path;
-        let base = std::env::temp_dir().join(format!("microroute-beneath-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base);
+        let base = fresh_dir("beneath");
         let www = base.join("www");
         std::fs::create_dir_all(www.join("d")).unwrap();
         std::fs::write(www.join("d/a.txt"), "a").unwrap();
@@ -456,6 +451,15 @@ mod tests {
         std::fs::remove_dir_all(&base).unwrap();
     }
 
+    /// An empty folder of this process's for a test, `tag` naming it.
+    #[cfg(target_os = "linux")]
+    fn fresh_dir(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("microroute-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     /// The open-file cache keeps files and missing twins, not missing
     /// request paths, answers again with the same descriptor, and holds
     /// at most `CAPACITY` entries per thread (each test has its own).
@@ -464,9 +468,7 @@ mod tests {
     #[cfg_attr(miri, ignore)]
     fn the_open_cache_keeps_files_and_missing_twins_within_its_capacity() {
         use std::path::Path;
-        let base = std::env::temp_dir().join(format!("microroute-open-cache-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base);
-        std::fs::create_dir_all(&base).unwrap();
+        let base = fresh_dir("open-cache");
         for i in 0..open_cache::CAPACITY + 4 {
             std::fs::write(base.join(format!("f{i}")), "x").unwrap();
         }
@@ -827,8 +829,7 @@ mod open_cache {
     // variant would only add an allocation to each miss.
     #[allow(clippy::large_enum_variant)]
     enum Entry {
-        /// The file, its metadata and their stamp.
-        File(Arc<File>, Metadata, FileStamp),
+        File(Arc<File>, Metadata),
         Missing,
     }
 
@@ -885,7 +886,7 @@ mod open_cache {
                 // too) to its version.
                 let now = stamp(&slot.path);
                 let hit = match (&slot.entry, now) {
-                    (Entry::File(file, meta, then), Ok(now)) if now == *then => {
+                    (Entry::File(file, meta), Ok(now)) if now == FileStamp::of(meta) => {
                         Some(Resolved::File(Arc::clone(file), meta.clone()))
                     }
                     (Entry::Missing, Err(e))
@@ -913,7 +914,7 @@ mod open_cache {
     /// Remembers what an open of `path` found: a file, or a missing twin.
     pub(super) fn put(path: OsString, key: Key, found: &Resolved, twin: bool) {
         let entry = match found {
-            Resolved::File(file, meta) => Entry::File(Arc::clone(file), meta.clone(), FileStamp::of(meta)),
+            Resolved::File(file, meta) => Entry::File(Arc::clone(file), meta.clone()),
             Resolved::Missing if twin => Entry::Missing,
             _ => return,
         };

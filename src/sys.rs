@@ -61,6 +61,7 @@ pub(crate) fn send_more(_fd: i32, _buf: &[u8]) -> io::Result<usize> {
 
 /// What `statx` says of a file's identity and version: enough to tell
 /// whether a path still leads to a file opened before, unchanged.
+#[cfg(target_os = "linux")]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct FileStamp {
     pub dev: u64,
@@ -70,6 +71,7 @@ pub(crate) struct FileStamp {
     pub ctime: (i64, u32),
 }
 
+#[cfg(target_os = "linux")]
 impl FileStamp {
     /// The stamp of an open file's metadata (`dev` encoded as std does,
     /// with `makedev`).

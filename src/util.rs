@@ -162,9 +162,13 @@ pub(crate) fn clear_capped<T>(v: &mut Vec<T>, max_bytes: usize) {
 }
 
 /// Writes `n` in lower-case hex onto `out` (chunk sizes).
-pub(crate) fn push_hex(out: &mut Vec<u8>, mut n: u64) {
+pub(crate) fn push_hex(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(hex(n, &mut [0; 16]));
+}
+
+/// `n` in lower-case hex, written at the end of `buf`; returns the digits.
+pub(crate) fn hex(mut n: u64, buf: &mut [u8; 16]) -> &[u8] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut buf = [0u8; 16];
     let mut i = buf.len();
     loop {
         i -= 1;
@@ -174,7 +178,7 @@ pub(crate) fn push_hex(out: &mut Vec<u8>, mut n: u64) {
             break;
         }
     }
-    out.extend_from_slice(&buf[i..]);
+    &buf[i..]
 }
 
 /// Parses `1*DIGIT` with overflow checking (RFC 9110 §8.6): no sign, no
