@@ -565,8 +565,21 @@ impl Response {
         // growing 8 -> 16 -> ... -> 128 (no-op once the buffer has grown;
         // kept small: an idle connection holds it for a second).
         out.reserve(128);
-        out.extend_from_slice(b"HTTP/1.1 ");
-        push_decimal(out, u64::from(self.status));
+        // Every status is three digits (`valid_status`): written directly
+        // rather than through the general decimal writer.
+        let s = self.status;
+        if (100..=999).contains(&s) {
+            let digits = [
+                b'0' + (s / 100) as u8,
+                b'0' + (s / 10 % 10) as u8,
+                b'0' + (s % 10) as u8,
+            ];
+            out.extend_from_slice(b"HTTP/1.1 ");
+            out.extend_from_slice(&digits);
+        } else {
+            out.extend_from_slice(b"HTTP/1.1 ");
+            push_decimal(out, u64::from(s));
+        }
         out.push(b' ');
         let reason = reason
             .or(self.reason.as_deref())

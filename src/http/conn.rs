@@ -35,7 +35,7 @@ use crate::deferred::{Handoff, Msg, Producer};
 use crate::exchange::{BodyState, Exchange, Leftover, Wire};
 use crate::files::FileBody;
 use crate::http::io::{fill, shutdown, write_all2, ReadBuf, Stream};
-use crate::http::parse::{parse_head, too_long, HeadError, HeadLimits};
+use crate::http::parse::{parse_head, standard_method, too_long, HeadError, HeadLimits};
 use crate::request::Request;
 use crate::response::{Response, FLUSH_THRESHOLD};
 use crate::router::Match;
@@ -368,7 +368,8 @@ impl Conn<'_> {
         // in the log is exact. Only when there is a log to write to.
         let started = self.shared.logs().then(Instant::now);
         let shared = self.shared;
-        let method = std::str::from_utf8(self.w.req.method_bytes()).unwrap_or("");
+        let m = self.w.req.method_bytes();
+        let method = standard_method(m).or_else(|| std::str::from_utf8(m).ok()).unwrap_or("");
         let is_head = method == "HEAD";
         self.w.resp.reset(self.w.req.version(), is_head, self.w.req.keep_alive);
         self.w.body.reset(self.w.req.framing, self.w.req.expect_continue);

@@ -1,42 +1,54 @@
-//! The `Date` header, formatted at most once per second per thread.
+//! The `Date` header, formatted at most once per second per thread, and
+//! read from the wall clock at most once per second: until the next
+//! second begins, the line is reused by the monotonic time, which on a
+//! worker is the loop's (one clock read per look at I/O, like nginx's
+//! cached time). A wall clock set or stepped meanwhile shows after at
+//! most a second.
 //!
 //! A device without a trusted clock must not send `Date` (RFC 9110 §6.6.1,
 //! CASES row 92): a clock before 2020 (an ESP32 without SNTP boots at 1970)
 //! counts as "no clock" and the header is left out.
 
 use std::cell::RefCell;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// 2020-01-01T00:00:00Z: anything earlier is an unset clock.
 const CLOCK_FLOOR: u64 = 1_577_836_800;
 
 struct Cache {
+    /// The wall-clock second `line` shows; 0 while the clock is unset.
     secs: u64,
     line: [u8; 37],
+    /// When (monotonic) that second ends: until then `secs` stands.
+    until: Option<Instant>,
 }
 
 thread_local! {
-    static CACHE: RefCell<Cache> = const { RefCell::new(Cache { secs: 0, line: [0; 37] }) };
+    static CACHE: RefCell<Cache> = const { RefCell::new(Cache { secs: 0, line: [0; 37], until: None }) };
 }
 
 /// Appends `Date: <IMF-fixdate>\r\n` to `out`, unless the clock is unset.
 pub(crate) fn push_date_header(out: &mut Vec<u8>) {
-    let Ok(now) = SystemTime::now().duration_since(UNIX_EPOCH) else {
-        return;
-    };
-    let secs = now.as_secs();
-    if secs < CLOCK_FLOOR {
-        return;
-    }
+    let mono = crate::rt::now();
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        if c.secs != secs {
-            c.secs = secs;
-            c.line[..6].copy_from_slice(b"Date: ");
-            c.line[6..35].copy_from_slice(&imf_fixdate(secs));
-            c.line[35..].copy_from_slice(b"\r\n");
+        if c.until.is_none_or(|t| mono >= t) {
+            let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+            let secs = wall.as_secs();
+            let rest = Duration::from_secs(1).saturating_sub(Duration::from_nanos(u64::from(wall.subsec_nanos())));
+            c.until = mono.checked_add(rest);
+            if secs < CLOCK_FLOOR {
+                c.secs = 0;
+            } else if c.secs != secs {
+                c.secs = secs;
+                c.line[..6].copy_from_slice(b"Date: ");
+                c.line[6..35].copy_from_slice(&imf_fixdate(secs));
+                c.line[35..].copy_from_slice(b"\r\n");
+            }
         }
-        out.extend_from_slice(&c.line);
+        if c.secs != 0 {
+            out.extend_from_slice(&c.line);
+        }
     });
 }
 
@@ -99,6 +111,24 @@ mod tests {
         assert_eq!(&imf_fixdate(0), b"Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(&imf_fixdate(951_782_400), b"Tue, 29 Feb 2000 00:00:00 GMT");
         assert_eq!(&imf_fixdate(1_798_761_599), b"Thu, 31 Dec 2026 23:59:59 GMT");
+    }
+
+    #[test]
+    fn the_line_follows_the_wall_clock_second() {
+        let mut before = Vec::new();
+        push_date_header(&mut before);
+        // Past the end of this second (and a margin): the line is read again.
+        std::thread::sleep(Duration::from_millis(1100));
+        let mut after = Vec::new();
+        push_date_header(&mut after);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        assert_ne!(before, after);
+        let shown = &after[6..35];
+        assert!(
+            shown == imf_fixdate(now) || shown == imf_fixdate(now - 1),
+            "{:?}",
+            String::from_utf8_lossy(&after)
+        );
     }
 
     #[test]

@@ -167,7 +167,12 @@ impl ConnTable {
 
     /// `t` as an idle stamp: wrapping milliseconds since the epoch, not 0.
     fn stamp(&self, t: Instant) -> u32 {
-        let ms = t.saturating_duration_since(self.epoch).as_millis() as u32;
+        // In u64, wrapping (`as_millis` works in u128): once per request.
+        let d = t.saturating_duration_since(self.epoch);
+        let ms = d
+            .as_secs()
+            .wrapping_mul(1000)
+            .wrapping_add(u64::from(d.subsec_millis())) as u32;
         ms.max(1)
     }
 
