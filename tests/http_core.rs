@@ -1105,6 +1105,45 @@ fn a_handler_that_ran_for_a_while_does_not_shorten_the_idle_timeout() {
     assert_healthy(srv.port);
 }
 
+/// A connection's idle timer is moved to each wait's deadline rather than
+/// made anew: requests that come more often than the idle timeout keep
+/// the connection open past many of its earlier deadlines, and once they
+/// stop it closes one idle timeout after the last answer.
+#[test]
+fn requests_within_the_idle_timeout_keep_the_connection_open() {
+    let srv = start(|s| {
+        route(s, "GET", "/", h_ok, null());
+        assert_eq!(server_set_timeouts(s, 5000, 400, 5000), MR_OK);
+    });
+    let mut c = Client::new(srv.port);
+    let start = Instant::now();
+    let mut n = 0;
+    // At least 1.2 s (three idle timeouts) of requests 150 ms apart.
+    while start.elapsed() < Duration::from_millis(1200) {
+        assert_eq!(
+            c.roundtrip(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").status,
+            200,
+            "request {n}, {:?} into the connection",
+            start.elapsed()
+        );
+        n += 1;
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    assert!(n >= 6, "only {n} requests");
+    let last = Instant::now();
+    assert!(
+        c.closed_within(SOON),
+        "idle connection not closed (or bytes sent: {:?})",
+        String::from_utf8_lossy(&c.buf)
+    );
+    let took = last.elapsed();
+    assert!(
+        took >= Duration::from_millis(200),
+        "closed {took:?} after the last request (150 ms after its answer), with a 400 ms idle timeout"
+    );
+    assert_healthy(srv.port);
+}
+
 #[test]
 fn client_disconnecting_mid_stream_fails_resp_send() {
     let probe = Probe::new();

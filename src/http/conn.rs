@@ -39,7 +39,7 @@ use crate::http::parse::{parse_head, standard_method, too_long, HeadError, HeadL
 use crate::request::Request;
 use crate::response::{Response, FLUSH_THRESHOLD};
 use crate::router::Match;
-use crate::rt::{sleep, sleep_until, yield_io};
+use crate::rt::{sleep, sleep_until, yield_io, Sleep};
 use crate::server::conns::Admitted;
 use crate::server::shared::{ConnGuard, LogLevel, Shared};
 use crate::{sys, util};
@@ -139,8 +139,12 @@ pub(crate) fn serve<S: Stream + 'static>(
 /// link is moved into each busy phase and back (`None` after a panic in
 /// one).
 async fn run<S: Stream + 'static>(slot: &mut Option<Link<S>>) {
+    // The idle timeout's timer, made at the first idle wait and moved to
+    // each later wait's deadline (see `Link::wait_idle`). Kept here rather
+    // than in the link, which moves in and out of every busy phase.
+    let mut idle: Option<Sleep> = None;
     while let Some(link) = slot {
-        if !link.wait_idle().await {
+        if !link.wait_idle(&mut idle).await {
             return;
         }
         let Some(link) = slot.take() else { return };
@@ -197,7 +201,7 @@ impl<S: Stream> Link<S> {
     ///
     /// (Every byte of this future is in every idle connection's task: it
     /// keeps no more than it needs across the wait.)
-    async fn wait_idle(&mut self) -> bool {
+    async fn wait_idle(&mut self, idle: &mut Option<Sleep>) -> bool {
         let shared = &*self.guard.0;
         if shared.is_stopping() {
             return false;
@@ -206,8 +210,17 @@ impl<S: Stream> Link<S> {
         if let Some(a) = &self.admitted {
             a.set_idle(now);
         }
-        // Armed only if the first look finds nothing to read.
-        let mut timer = sleep_until(now + shared.cfg.idle_timeout);
+        // One timer for the connection's life, moved to this wait's
+        // deadline: armed only if the first look finds nothing to read, and
+        // on a worker moving it later keeps its place among the worker's
+        // timers (no heap work per request; `Sleep::reset`). It stays set
+        // while the connection is busy: if it comes due then, it wakes the
+        // task once for nothing.
+        let at = now + shared.cfg.idle_timeout;
+        match idle {
+            Some(t) => t.reset(at),
+            None => *idle = Some(sleep_until(at)),
+        }
         let this = &mut *self;
         let woke = poll_fn(move |cx| {
             if let Poll::Ready(r) = this.io.poll_readable(cx) {
@@ -219,7 +232,10 @@ impl<S: Stream> Link<S> {
                     return Poll::Ready(false);
                 }
             }
-            Pin::new(&mut timer).poll(cx).map(|()| false)
+            match idle {
+                Some(t) => Pin::new(t).poll(cx).map(|()| false),
+                None => Poll::Pending,
+            }
         })
         .await;
         if let Some(a) = &self.admitted {

@@ -18,6 +18,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::io::{self, IoSlice, Read as _, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::num::NonZeroU32;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::{pin, Pin};
 use std::rc::Rc;
@@ -149,22 +150,25 @@ struct Slot {
     writer: Option<Waker>,
 }
 
+/// Generations start at 1, so that `Option<Key>` (in every timer, and so
+/// in every idle connection's task) takes 8 bytes, not 12.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Key {
     index: u32,
-    gen: u32,
+    gen: NonZeroU32,
 }
 
 impl Key {
     fn data(self) -> u64 {
-        u64::from(self.gen) << 32 | u64::from(self.index)
+        u64::from(self.gen.get()) << 32 | u64::from(self.index)
     }
 
-    fn from_data(d: u64) -> Key {
-        Key {
+    /// The key in an event's data; `None` for data no key makes.
+    fn from_data(d: u64) -> Option<Key> {
+        Some(Key {
             index: d as u32,
-            gen: (d >> 32) as u32,
-        }
+            gen: NonZeroU32::new((d >> 32) as u32)?,
+        })
     }
 }
 
@@ -179,7 +183,7 @@ enum Dir {
 /// index finds nothing. Nothing allocates once the vectors have grown.
 struct Slab<T> {
     /// (generation, entry); `None` when free.
-    entries: Vec<(u32, Option<T>)>,
+    entries: Vec<(NonZeroU32, Option<T>)>,
     free: Vec<u32>,
 }
 
@@ -195,7 +199,7 @@ impl<T> Default for Slab<T> {
 impl<T> Slab<T> {
     fn insert(&mut self, value: T) -> Key {
         let index = self.free.pop().unwrap_or_else(|| {
-            self.entries.push((0, None));
+            self.entries.push((NonZeroU32::MIN, None));
             (self.entries.len() - 1) as u32
         });
         let e = &mut self.entries[index as usize];
@@ -215,7 +219,7 @@ impl<T> Slab<T> {
         if e.0 != key.gen || e.1.is_none() {
             return None;
         }
-        e.0 = e.0.wrapping_add(1);
+        e.0 = e.0.checked_add(1).unwrap_or(NonZeroU32::MIN);
         self.free.push(key.index);
         e.1.take()
     }
@@ -230,8 +234,7 @@ impl<T> Slab<T> {
 }
 
 /// Pending timers: a binary heap of (deadline, entry) whose entries record
-/// their heap position, so a dropped timer leaves at once (keep-alive
-/// waits set and cancel one per request).
+/// their heap position, so a dropped timer leaves at once.
 #[derive(Default)]
 struct Timers {
     heap: Vec<(Instant, u32)>,
@@ -458,7 +461,7 @@ impl Reactor {
             }
             let (reader, writer) = {
                 let mut s = self.sources.borrow_mut();
-                let Some(slot) = s.get_mut(Key::from_data(data)) else {
+                let Some(slot) = Key::from_data(data).and_then(|k| s.get_mut(k)) else {
                     continue;
                 };
                 let bits = bits as libc::c_int;
@@ -792,6 +795,20 @@ impl Timer {
     pub(crate) fn at(at: Instant) -> Timer {
         Timer { at, key: None }
     }
+
+    /// Makes the timer complete at `at` instead. Moved later, it keeps its
+    /// place among the worker's timers: when that place comes up it wakes
+    /// the task once, and the poll that follows, finding `at` not yet
+    /// reached, puts it back in at `at`. A connection's idle timer moves
+    /// later at every request, so this saves a heap removal and insertion
+    /// per keep-alive request for one wake-up per idle timeout. Moved
+    /// earlier, it leaves its place, to be put back in at `at` when polled.
+    pub(crate) fn reset(&mut self, at: Instant) {
+        if at < self.at {
+            self.cancel();
+        }
+        self.at = at;
+    }
 }
 
 /// Gives way to every other task of this worker and to the I/O that
@@ -947,6 +964,34 @@ mod tests {
         assert!(t.remove(keys[0]).is_none());
         assert!(t.remove(k).is_some());
         assert!(t.heap.is_empty() && t.entries.entries.len() == 5);
+    }
+
+    #[test]
+    fn a_timer_reset_completes_at_its_new_time_only() {
+        let _g = Reactor::new().unwrap().install();
+        let r = current().unwrap();
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        // Later: the timer keeps its place (30 ms), which wakes the task
+        // once; the timer itself completes at 150 ms, not before.
+        let start = Instant::now();
+        let mut t = Timer::at(start + Duration::from_millis(30));
+        assert!(Pin::new(&mut t).poll(&mut cx).is_pending());
+        t.reset(start + Duration::from_millis(150));
+        block_on(&r, &mut t);
+        assert!(start.elapsed() >= Duration::from_millis(150), "{:?}", start.elapsed());
+        // Earlier: completes at the new time, long before the old one.
+        let start = Instant::now();
+        let mut t = Timer::at(start + Duration::from_secs(30));
+        assert!(Pin::new(&mut t).poll(&mut cx).is_pending());
+        t.reset(start + Duration::from_millis(20));
+        block_on(&r, &mut t);
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(20) && took < Duration::from_secs(10),
+            "{took:?}"
+        );
+        assert!(r.timers.borrow().heap.is_empty(), "no timer left behind");
     }
 
     #[test]

@@ -93,6 +93,20 @@ pub(crate) fn sleep(d: Duration) -> Sleep {
     }
 }
 
+impl Sleep {
+    /// Makes the sleep complete at `at` instead. On a worker the timer
+    /// keeps its place among the worker's timers, so moving it later (a
+    /// connection's idle deadline, at each request) costs no heap work.
+    pub(crate) fn reset(&mut self, at: Instant) {
+        match &mut self.0 {
+            #[cfg(mr_epoll)]
+            Inner::Edge(t) => t.reset(at),
+            Inner::Smol(t) => t.set_at(at),
+            Inner::Never => *self = sleep_until(at),
+        }
+    }
+}
+
 impl Future for Sleep {
     type Output = ();
 
