@@ -9,9 +9,10 @@
  * (no parsing, no routing, no Date, no buffering of partial requests), and
  * the connection is closed after it when the bytes hold "Connection: close".
  * The syscalls are the ones microroute and nginx make for these requests
- * (accept4, epoll_ctl, epoll_wait, recv, send, close), so the CPU time it
- * takes per request is the kernel's share that no server on this path can
- * go below. Exits on SIGTERM (default action).
+ * (accept4, epoll_ctl, epoll_wait, recv, send, close), so its kernel time
+ * per request is what the kernel charges any server for them, and its user
+ * time what the calls alone cost in user space. Exits on SIGTERM (default
+ * action).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The kernel's floor (issue 7): microroute and nginx against bench/floor.c, a
-# server that only makes the socket calls (recv and a canned send), so that
-# each server's CPU per request splits into the kernel's share, which no
-# server on this path can go below, and its own work above it. See
-# bench/README.md ("The kernel's floor").
+# The kernel's floor (issue 7): microroute and nginx beside bench/floor.c, a
+# server that only makes the socket calls (recv and a canned send), with
+# each server's CPU per request split into kernel time (about the same for
+# all: the same calls) and user time (its own work; the floor's is the
+# calls' user-space cost). See bench/README.md ("The kernel's floor").
 #
 #   bench/floor.sh                                   # ~6 min
 #   SKIP_APT=1 FLOOR_ROUNDS=1 BENCH_DURATION=3 bench/floor.sh     # quick check
