@@ -567,17 +567,15 @@ impl Response {
         out.reserve(128);
         // Every status is three digits (`valid_status`): written directly
         // rather than through the general decimal writer.
+        out.extend_from_slice(b"HTTP/1.1 ");
         let s = self.status;
         if (100..=999).contains(&s) {
-            let digits = [
+            out.extend_from_slice(&[
                 b'0' + (s / 100) as u8,
                 b'0' + (s / 10 % 10) as u8,
                 b'0' + (s % 10) as u8,
-            ];
-            out.extend_from_slice(b"HTTP/1.1 ");
-            out.extend_from_slice(&digits);
+            ]);
         } else {
-            out.extend_from_slice(b"HTTP/1.1 ");
             push_decimal(out, u64::from(s));
         }
         out.push(b' ');
