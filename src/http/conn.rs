@@ -217,10 +217,13 @@ impl<S: Stream> Link<S> {
         // while the connection is busy: if it comes due then, it wakes the
         // task once for nothing.
         let at = now + shared.cfg.idle_timeout;
-        match idle {
-            Some(t) => t.reset(at),
-            None => *idle = Some(sleep_until(at)),
-        }
+        let timer = match idle {
+            Some(t) => {
+                t.reset(at);
+                t
+            }
+            None => idle.insert(sleep_until(at)),
+        };
         let this = &mut *self;
         let woke = poll_fn(move |cx| {
             if let Poll::Ready(r) = this.io.poll_readable(cx) {
@@ -232,10 +235,7 @@ impl<S: Stream> Link<S> {
                     return Poll::Ready(false);
                 }
             }
-            match idle {
-                Some(t) => Pin::new(t).poll(cx).map(|()| false),
-                None => Poll::Pending,
-            }
+            Pin::new(&mut *timer).poll(cx).map(|()| false)
         })
         .await;
         if let Some(a) = &self.admitted {

@@ -493,13 +493,9 @@ mod tests {
         max_headers: 64,
     };
 
-    fn std_method(m: &[u8]) -> bool {
-        STANDARD_METHODS.iter().any(|k| k.as_bytes() == m)
-    }
-
     fn parse(s: &[u8]) -> Result<Option<(usize, Request)>, HeadError> {
         let mut req = Request::new();
-        parse_head(s, &LIM, &std_method, &mut req).map(|r| r.map(|n| (n, req)))
+        parse_head(s, &LIM, &is_standard_method, &mut req).map(|r| r.map(|n| (n, req)))
     }
 
     fn status(s: &[u8]) -> u16 {
@@ -796,7 +792,7 @@ mod tests {
                 }
                 v.extend_from_slice(b"\r\n");
                 let mut req = Request::new();
-                let r = parse_head(&v, &lim, &std_method, &mut req);
+                let r = parse_head(&v, &lim, &is_standard_method, &mut req);
                 if fields > max {
                     assert_eq!(r.err().map(|e| e.status), Some(431), "{fields} fields, limit {max}");
                 } else {
